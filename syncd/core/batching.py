@@ -1,0 +1,36 @@
+"""Group identical node changes into Slurm hostlist writes of bounded size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import hostlist
+
+from syncd.core.model import Action, ActionKind, NodeChange
+
+
+def batch(changes: Iterable[NodeChange], size: int) -> Iterator[Action]:
+    """One Action per group of identical changes, at most ``size`` nodes each.
+
+    ParallelCluster caps an update at 100 nodes; slurmctld takes longer hostlists, but a
+    bounded batch keeps one failure from spreading across the whole cluster.
+    """
+    groups: dict[tuple[ActionKind, str, tuple[str, ...], int], list[str]] = {}
+    for c in changes:
+        groups.setdefault(c.group_key, []).append(c.node)
+    for (kind, reason, features, hold), nodes in groups.items():
+        ordered = hostlist.numerically_sorted(nodes)
+        for i in range(0, len(ordered), size):
+            chunk = tuple(ordered[i : i + size])
+            yield Action(
+                kind=kind,
+                hostlist=hostlist.collect_hostlist(list(chunk)),
+                nodes=chunk,
+                reason=reason,
+                features=features,
+                hold_gpus=hold,
+            )
+
+
+def expand(hostlist_text: str) -> list[str]:
+    return list(hostlist.expand_hostlist(hostlist_text))

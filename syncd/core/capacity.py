@@ -1,0 +1,61 @@
+"""Usable GPUs per node, and the Slurm features and placeholder holds that express them."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from syncd.core.model import KubeNode, SlurmNode
+from syncd.core.policy import GpuResource, Policy, template_pattern
+
+
+def usable(k: KubeNode, resource: str) -> int:
+    """Allocatable minus what non-Slurm pods hold, never below zero."""
+    return max(0, k.gpu_allocatable.get(resource, 0) - k.gpu_held.get(resource, 0))
+
+
+def usable_total(k: KubeNode, policy: Policy) -> int:
+    return sum(usable(k, r.name) for r in policy.gpu_resources)
+
+
+@lru_cache(maxsize=8)
+def _pattern(templates: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{template_pattern(t).pattern})" for t in templates))
+
+
+def owned_feature_pattern(policy: Policy) -> re.Pattern[str]:
+    """Features in syncd's namespace; every other feature on a node is preserved."""
+    return _pattern(tuple(sorted({r.feature_template for r in policy.gpu_resources})))
+
+
+def owned_features(k: KubeNode, resources: tuple[GpuResource, ...]) -> tuple[str, ...]:
+    sums: dict[str, int] = {}
+    for r in resources:
+        if r.name in k.gpu_allocatable or r.name in k.gpu_capacity:
+            sums[r.feature_template] = sums.get(r.feature_template, 0) + usable(k, r.name)
+    return tuple(sorted(t.replace("{n}", str(n)) for t, n in sums.items()))
+
+
+def desired_features(
+    k: KubeNode, s: SlurmNode, policy: Policy, owned: re.Pattern[str]
+) -> tuple[str, ...] | None:
+    """The full feature list to write (available = active), or None when Slurm already has it."""
+    ours = owned_features(k, policy.gpu_resources)
+    kept = tuple(f for f in s.available_features if owned.fullmatch(f) is None)
+    want = kept + ours
+    want_set = set(want)
+    if want_set == set(s.available_features) and want_set == set(s.active_features):
+        return None
+    return want
+
+
+def desired_hold(k: KubeNode, s: SlurmNode, policy: Policy) -> int | None:
+    """GPUs syncd's placeholder jobs should hold on the node, or None when they already do.
+
+    Slurm's Gres count cannot be lowered at run time (slurm-facts §3), so the GPUs Kubernetes
+    uses are held by placeholder jobs instead; see docs/capacity.md.
+    """
+    if s.gres_gpus <= 0:
+        return None
+    want = min(s.gres_gpus, max(0, s.gres_gpus - usable_total(k, policy)))
+    return None if want == s.hold_gpus else want

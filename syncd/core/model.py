@@ -1,0 +1,178 @@
+"""Snapshots of both worlds and the decisions syncd makes about them.
+
+Everything here is a frozen, slotted dataclass so a snapshot can be shared between the
+watcher, the planner and the runbook commands without anyone mutating it under the others.
+Adapters build these from raw API data; the planner only ever reads them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    effect: str
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KubeNode:
+    """What Kubernetes says about one node, reduced to what syncd needs.
+
+    GPU mappings are keyed by extended-resource name (``nvidia.com/gpu``, MIG names, ...);
+    ``gpu_held`` counts GPUs requested by pods that are not Slurm's own.
+    """
+
+    name: str
+    slurm_name: str
+    ready: bool = True
+    cordoned: bool = False
+    taints: tuple[Taint, ...] = ()
+    gpu_capacity: Mapping[str, int] = EMPTY
+    gpu_allocatable: Mapping[str, int] = EMPTY
+    gpu_held: Mapping[str, int] = EMPTY
+    gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KubeView:
+    """All mapped Kubernetes nodes, keyed by their *Slurm* name.
+
+    ``synced`` is false until the watcher has completed a list of nodes and pods, and again
+    when its watches stay broken; a view that is not synced may be missing nodes.
+    """
+
+    nodes: Mapping[str, KubeNode]
+    synced: bool = True
+    problems: tuple[str, ...] = ()
+
+
+class BaseState(enum.StrEnum):
+    IDLE = "IDLE"
+    MIXED = "MIXED"
+    ALLOCATED = "ALLOCATED"
+    COMPLETING = "COMPLETING"
+    DOWN = "DOWN"
+    UNKNOWN = "UNKNOWN"
+    FUTURE = "FUTURE"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmNode:
+    """What slurmctld says about one node.
+
+    ``reason`` is the stored reason text only, without the ``[user@time]`` suffix that
+    ``scontrol show node`` appends. ``hold_gpus`` counts GPUs held by syncd's placeholder
+    jobs on this node (running or pending), see docs/capacity.md.
+    """
+
+    name: str
+    state: BaseState = BaseState.IDLE
+    flags: frozenset[str] = frozenset()
+    reason: str = ""
+    reason_user: str = ""
+    available_features: tuple[str, ...] = ()
+    active_features: tuple[str, ...] = ()
+    gres_gpus: int = 0
+    gres_used_gpus: int = 0
+    hold_gpus: int = 0
+
+    @property
+    def drained(self) -> bool:
+        return "DRAIN" in self.flags
+
+    @property
+    def not_responding(self) -> bool:
+        return "NOT_RESPONDING" in self.flags
+
+    @property
+    def unavailable(self) -> bool:
+        """Slurm will not schedule here, whoever made it so."""
+        return (
+            self.drained
+            or self.state in (BaseState.DOWN, BaseState.FUTURE)
+            or "FAIL" in self.flags
+            or self.not_responding
+        )
+
+    @property
+    def state_text(self) -> str:
+        return "+".join([self.state.value, *sorted(self.flags)])
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmView:
+    """All Slurm nodes. ``boot_time`` changes when slurmctld restarts (features are reset then)."""
+
+    nodes: Mapping[str, SlurmNode]
+    ok: bool = True
+    boot_time: str = ""
+
+
+class ActionKind(enum.StrEnum):
+    SET_FEATURES = "set_features"
+    DRAIN = "drain"
+    RESUME = "resume"
+    SET_HOLD = "set_hold"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChange:
+    """One change to one node, with the cause in words (for ``syncd why``)."""
+
+    node: str
+    kind: ActionKind
+    why: str
+    reason: str = ""
+    features: tuple[str, ...] = ()
+    hold_gpus: int = 0
+
+    @property
+    def group_key(self) -> tuple[ActionKind, str, tuple[str, ...], int]:
+        return (self.kind, self.reason, self.features, self.hold_gpus)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One Slurm write: the same change applied to a hostlist of at most ``batch_size`` nodes.
+
+    For ``SET_FEATURES`` the features are written as both available and active features,
+    since slurmctld refuses active features that are not a subset of available ones.
+    """
+
+    kind: ActionKind
+    hostlist: str
+    nodes: tuple[str, ...]
+    reason: str = ""
+    features: tuple[str, ...] = ()
+    hold_gpus: int = 0
+
+
+class EventType(enum.StrEnum):
+    DRIFT = "io.syncd.node.drift.v1"
+    ACTION = "io.syncd.node.action.v1"
+    ACTION_FAILED = "io.syncd.node.action.failed.v1"
+    BREAKER = "io.syncd.breaker.v1"
+    SKIP = "io.syncd.node.skipped.v1"
+    OVERFLOW = "io.syncd.outbox.overflow.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class DriftEvent:
+    """Something syncd saw or decided, ready to be wrapped in a CloudEvent by the outbox.
+
+    ``data`` holds only JSON-compatible values; ``subject`` is the Slurm node name, or the
+    empty string for cluster-wide events such as the breaker.
+    """
+
+    type: EventType
+    subject: str
+    data: Mapping[str, object] = field(default_factory=dict)

@@ -1,0 +1,56 @@
+"""Which drain reasons are syncd's.
+
+A reason is syncd's when it is exactly what syncd wrote: the ledger in memory holds that text,
+and the text ends in a short keyed token over (node, text) so that ownership survives a lost
+ledger (a restarted pod with a fresh state directory) without ever matching a reason an operator
+typed or edited. Prefix matching alone is not enough: NHC (mej/nhc#134) and ParallelCluster
+(aws-parallelcluster#7465) both undid admin drains that merely looked like their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from syncd.core.memory import NodeMemory
+from syncd.core.model import SlurmNode
+from syncd.core.policy import Policy
+
+
+def _token(policy: Policy, node: str, text: str) -> str:
+    key = hashlib.blake2s(f"syncd-ownership\0{policy.ownership_key}".encode()).digest()
+    return hashlib.blake2s(f"{node}\0{text}".encode(), key=key, digest_size=4).hexdigest()
+
+
+def make_reason(policy: Policy, node: str, cause: str) -> str:
+    text = f"{policy.reason_prefix} {cause}"
+    return f"{text} #{_token(policy, node, text)}"
+
+
+def is_syncd_reason(policy: Policy, node: str, reason: str) -> bool:
+    if not reason.startswith(policy.reason_prefix):
+        return False
+    text, sep, token = reason.rpartition(" #")
+    return bool(sep) and token == _token(policy, node, text)
+
+
+def owns(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> bool:
+    """True when the node is drained with a reason syncd wrote, unedited."""
+    if not slurm.drained or not slurm.reason.startswith(policy.reason_prefix):
+        return False
+    if memory.ledger_reason and slurm.reason == memory.ledger_reason:
+        return True
+    return is_syncd_reason(policy, slurm.name, slurm.reason)
+
+
+def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:
+    """Who holds this node out of service, in words for on-call."""
+    if owns(policy, slurm, memory):
+        return "syncd (manual drain)" if memory.manual else "syncd"
+    if slurm.not_responding:
+        return "slurmctld (node not responding)"
+    if slurm.unavailable:
+        who = slurm.reason_user or "unknown user"
+        if slurm.reason.startswith(policy.reason_prefix):
+            return f"{who} (reason carries syncd's prefix but was edited or forged)"
+        return who
+    return ""

@@ -1,0 +1,319 @@
+"""The reconcile decision: (Kubernetes view, Slurm view, policy, memory, now) -> Plan.
+
+It classifies each Slurm node, decides its changes, lets the breaker withhold drains, and
+groups identical changes into hostlist batches (slurm-gcp's classify/group/act shape). It does
+no I/O and reads no clock; ``now`` is seconds since the epoch, given by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from syncd.core.batching import batch
+from syncd.core.capacity import desired_features, desired_hold, owned_feature_pattern
+from syncd.core.causes import assess
+from syncd.core.memory import EMPTY_NODE, BreakerMemory, Memory, NodeMemory
+from syncd.core.model import (
+    Action,
+    ActionKind,
+    BaseState,
+    DriftEvent,
+    EventType,
+    KubeNode,
+    KubeView,
+    NodeChange,
+    SlurmNode,
+    SlurmView,
+)
+from syncd.core.ownership import make_reason, owns
+from syncd.core.policy import Policy
+from syncd.core.snapshots import kube_json, slurm_json
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """``changes`` will be written; ``withheld`` are drains the breaker held back."""
+
+    changes: tuple[NodeChange, ...]
+    withheld: tuple[NodeChange, ...]
+    actions: tuple[Action, ...]
+    events: tuple[DriftEvent, ...]
+    memory: Memory
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.events and not self.withheld
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    change: NodeChange
+    gpus: int
+    flap_level: int
+    flap_until: float
+
+
+@lru_cache(maxsize=8)
+def _managed(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def plan(
+    k8s: KubeView, slurm: SlurmView, policy: Policy, memory: Memory, now: float
+) -> Plan:
+    if not slurm.ok:
+        # Without a Slurm view nothing can be compared; an empty plan keeps the memory as is.
+        return Plan((), (), (), (), memory)
+
+    managed = _managed(policy.managed_nodes)
+    owned = owned_feature_pattern(policy)
+    changes: list[NodeChange] = []
+    candidates: list[_Candidate] = []
+    events: list[DriftEvent] = []
+    new_nodes: dict[str, NodeMemory] = dict(memory.nodes)
+    restarted = bool(memory.slurm_boot_time) and slurm.boot_time != memory.slurm_boot_time
+    if restarted and slurm.boot_time:
+        events.append(
+            DriftEvent(
+                EventType.DRIFT,
+                "",
+                {"drift": [{"kind": "slurmctld_restarted"}], "why": "slurmctld restarted; "
+                 "features it reset are re-asserted", "boot_time": slurm.boot_time},
+            )
+        )
+    managed_count = 0
+
+    for name, s in slurm.nodes.items():
+        if managed.fullmatch(name) is None:
+            continue
+        managed_count += 1
+        k = k8s.nodes.get(name)
+        m = memory.nodes.get(name, EMPTY_NODE)
+        m2, node_changes, cand, drift = _node(name, k, s, m, policy, owned, now)
+        if node_changes:
+            changes.extend(node_changes)
+        if cand is not None:
+            candidates.append(cand)
+        drift_key = "|".join(drift)
+        if drift_key != m2.drift_key:
+            events.append(_drift_event(name, k, s, drift))
+            m2 = replace(m2, drift_key=drift_key)
+        if m2 is not m:
+            new_nodes[name] = m2
+
+    for name, k in k8s.nodes.items():
+        if name in slurm.nodes:
+            continue
+        m = memory.nodes.get(name, EMPTY_NODE)
+        drift_key = "no_slurm_node"
+        if m.drift_key != drift_key:
+            events.append(_drift_event(name, k, None, [drift_key]))
+            new_nodes[name] = replace(m, drift_key=drift_key)
+
+    breaker, withheld, admitted, breaker_events = _breaker(
+        memory.breaker, candidates, k8s, slurm, policy, managed_count, now
+    )
+    events.extend(breaker_events)
+    for cand in admitted:
+        changes.append(cand.change)
+        node = cand.change.node
+        new_nodes[node] = replace(
+            new_nodes.get(node, EMPTY_NODE),
+            ledger_reason=cand.change.reason,
+            manual=False,
+            flap_level=cand.flap_level,
+            flap_until=cand.flap_until,
+        )
+
+    ordered = sorted(changes, key=lambda c: (_ORDER[c.kind], c.node))
+    return Plan(
+        changes=tuple(ordered),
+        withheld=tuple(c.change for c in withheld),
+        actions=tuple(batch(ordered, policy.batch_size)),
+        events=tuple(events),
+        memory=Memory(nodes=new_nodes, breaker=breaker, slurm_boot_time=slurm.boot_time),
+    )
+
+
+# Drains first (safety), resumes last (so a node comes back with its features already right).
+_ORDER = {ActionKind.DRAIN: 0, ActionKind.SET_HOLD: 1, ActionKind.SET_FEATURES: 2,
+          ActionKind.RESUME: 3}
+
+
+def _node(
+    name: str,
+    k: KubeNode | None,
+    s: SlurmNode,
+    m: NodeMemory,
+    policy: Policy,
+    owned: re.Pattern[str],
+    now: float,
+) -> tuple[NodeMemory, list[NodeChange], _Candidate | None, list[str]]:
+    a = assess(k, m, policy, now)
+    changes: list[NodeChange] = []
+    drift: list[str] = []
+    cand: _Candidate | None = None
+    ours = owns(policy, s, m)
+
+    drains = m.drains
+    # An observed transition into "drained by syncd" is what counts towards flapping, so a
+    # dry run or a failed write never makes a node look like it flaps.
+    seen_drained = ours
+    if seen_drained and not m.drained_seen:
+        drains = (*_recent(m.drains, now, policy.flap.window), now)
+    m2 = m
+    if (
+        a.not_ready_since != m.not_ready_since
+        or drains is not m.drains
+        or seen_drained != m.drained_seen
+    ):
+        m2 = replace(m, not_ready_since=a.not_ready_since, drains=drains,
+                     drained_seen=seen_drained)
+
+    if k is not None and not k.gone:
+        if policy.capacity.features:
+            feats = desired_features(k, s, policy, owned)
+            if feats is not None:
+                changes.append(NodeChange(name, ActionKind.SET_FEATURES,
+                                          why=_capacity_why(k, policy), features=feats))
+                drift.append("capacity")
+        if policy.capacity.hold_jobs:
+            hold = desired_hold(k, s, policy)
+            if hold is not None:
+                changes.append(NodeChange(
+                    name, ActionKind.SET_HOLD, hold_gpus=hold,
+                    why=f"Kubernetes pods hold GPUs Slurm counts as free; holding {hold}"))
+                drift.append("hold")
+
+    if a.causes:
+        if m2.clear_since is not None:
+            m2 = replace(m2, clear_since=None)
+        if not s.unavailable:
+            drift.append("schedulable")
+            cand = _drain_candidate(name, s, m2, a.causes, policy, now)
+        # An unavailable node that is not ours (operator drain, "Not responding", DOWN) is left
+        # exactly as it is: draining it would overwrite someone else's reason.
+    elif ours and not m2.manual:
+        clear_since = m2.clear_since if m2.clear_since is not None else now
+        if a.pending:
+            clear_since = now
+        if clear_since != m2.clear_since:
+            m2 = replace(m2, clear_since=clear_since)
+        ready_at = max(clear_since + policy.resume_after, m2.flap_until)
+        if now >= ready_at and not a.pending and not s.not_responding and s.state != BaseState.DOWN:
+            waited = now - clear_since
+            changes.append(NodeChange(name, ActionKind.RESUME, why=(
+                f"every drain cause has been gone for {waited:.0f}s "
+                f"(resume_after {policy.resume_after:.0f}s)")))
+            m2 = replace(m2, clear_since=None, ledger_reason="")
+    elif m2.clear_since is not None:
+        m2 = replace(m2, clear_since=None)
+    return m2, changes, cand, drift
+
+
+def _recent(times: tuple[float, ...], now: float, window: float) -> tuple[float, ...]:
+    return tuple(t for t in times if now - t < window)
+
+
+def _drain_candidate(
+    name: str, s: SlurmNode, m: NodeMemory, causes: tuple[str, ...], policy: Policy, now: float
+) -> _Candidate:
+    recent = _recent(m.drains, now, policy.flap.window)
+    cause = causes[0]
+    why = "; ".join(causes)
+    level = m.flap_level if recent else 0
+    flap_until = m.flap_until
+    if len(recent) + 1 > policy.flap.max_drains:
+        level += 1
+        backoff = min(policy.flap.backoff_base * 2 ** (level - 1), policy.flap.backoff_max)
+        flap_until = now + backoff
+        cause = f"flapping, {cause}"
+        why += (f"; drained {len(recent) + 1} times in {policy.flap.window:.0f}s, "
+                f"stays drained at least {backoff:.0f}s")
+    reason = make_reason(policy, name, cause)
+    change = NodeChange(name, ActionKind.DRAIN, why=why, reason=reason)
+    return _Candidate(change, s.gres_gpus, level, flap_until)
+
+
+def _breaker(
+    b: BreakerMemory,
+    candidates: list[_Candidate],
+    k8s: KubeView,
+    slurm: SlurmView,
+    policy: Policy,
+    managed_count: int,
+    now: float,
+) -> tuple[BreakerMemory, list[_Candidate], list[_Candidate], list[DriftEvent]]:
+    """Decide which drain candidates go through; returns (memory, withheld, admitted, events)."""
+    cfg = policy.breaker
+    events: list[DriftEvent] = []
+    window = tuple(d for d in b.drains if now - d[0] < cfg.window)
+    stale = not k8s.synced
+    if stale != b.withholding_stale:
+        events.append(DriftEvent(EventType.BREAKER, "", {
+            "state": "stale" if stale else "fresh",
+            "why": "Kubernetes view is not synced; drains withheld" if stale
+            else "Kubernetes view is synced again; drains allowed",
+            "withheld": [c.change.node for c in candidates] if stale else [],
+        }))
+    if stale:
+        return replace(b, drains=window, withholding_stale=True), candidates, [], events
+    b = replace(b, drains=window, withholding_stale=False)
+    if not cfg.enabled or not candidates:
+        return _admit(b, candidates, now), [], candidates, events
+
+    if b.open and cfg.auto_reset_after > 0 and now - b.opened_at >= cfg.auto_reset_after:
+        events.append(DriftEvent(EventType.BREAKER, "", {
+            "state": "closed", "why": f"auto reset after {cfg.auto_reset_after:.0f}s",
+            "withheld": []}))
+        b = BreakerMemory()
+    if b.open:
+        return b, candidates, [], events
+
+    counted = {n for _, n, _ in window}
+    fresh = [c for c in candidates if c.change.node not in counted]
+    nodes = len(counted) + len(fresh)
+    gpus = sum(g for _, _, g in window) + sum(c.gpus for c in fresh)
+    limit = math.floor(managed_count * cfg.max_drain_percent / 100.0)
+    if nodes > limit or gpus > cfg.max_drain_gpus:
+        why = (f"{nodes} drains ({gpus} GPUs) within {cfg.window:.0f}s would exceed the limit "
+               f"of {limit} nodes ({cfg.max_drain_percent:g}% of {managed_count}) or "
+               f"{cfg.max_drain_gpus} GPUs")
+        events.append(DriftEvent(EventType.BREAKER, "", {
+            "state": "open", "why": why,
+            "withheld": sorted(c.change.node for c in candidates)}))
+        return replace(b, open=True, opened_at=now, why=why), candidates, [], events
+    return _admit(b, candidates, now), [], candidates, events
+
+
+def _admit(b: BreakerMemory, admitted: list[_Candidate], now: float) -> BreakerMemory:
+    counted = {n for _, n, _ in b.drains}
+    new = tuple((now, c.change.node, c.gpus) for c in admitted if c.change.node not in counted)
+    return replace(b, drains=b.drains + new) if new else b
+
+
+def _capacity_why(k: KubeNode, policy: Policy) -> str:
+    parts = []
+    for res in policy.gpu_resources:
+        if res.name in k.gpu_allocatable or res.name in k.gpu_capacity:
+            alloc = k.gpu_allocatable.get(res.name, 0)
+            held = k.gpu_held.get(res.name, 0)
+            parts.append(f"{res.name}: allocatable {alloc} - held by pods {held} "
+                         f"= usable {max(0, alloc - held)}")
+    return "; ".join(parts) or "no GPU resources on the Kubernetes node"
+
+
+def _drift_event(
+    name: str, k: KubeNode | None, s: SlurmNode | None, drift: list[str]
+) -> DriftEvent:
+    data: Mapping[str, object] = {
+        "kubernetes": kube_json(k),
+        "slurm": slurm_json(s),
+        "drift": [{"kind": d} for d in drift],
+        "why": ", ".join(drift) if drift else "resolved: Slurm agrees with Kubernetes",
+    }
+    return DriftEvent(EventType.DRIFT, name, data)

@@ -1,0 +1,113 @@
+"""The knobs of the reconcile decision, as the planner sees them.
+
+These dataclasses double as the schema of the ``policy`` section of the config file: the
+loader in :mod:`syncd.config` walks their fields, so a default changed here is the default
+documented in ``config/syncd.example.yaml`` (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import NewType
+
+#: Seconds, written in the config file as ``30s``, ``5m``, ``1h``, ``250ms`` or a number.
+Seconds = NewType("Seconds", float)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuResource:
+    """A Kubernetes extended resource counted as GPUs, and the Slurm feature that carries it.
+
+    Resources that share a feature template are summed into one feature.
+    """
+
+    name: str
+    feature_template: str = "gpu_avail_{n}"
+
+
+def default_gpu_resources() -> tuple[GpuResource, ...]:
+    return (GpuResource("nvidia.com/gpu"), GpuResource("amd.com/gpu"))
+
+
+@dataclass(frozen=True, slots=True)
+class Causes:
+    """Which Kubernetes conditions drain a Slurm node. Each can be switched off."""
+
+    not_ready: bool = True
+    gone: bool = True
+    cordoned: bool = True
+    taints: bool = True
+    gpu_loss: bool = True
+    no_kubernetes_node: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Flap:
+    """More than ``max_drains`` drains within ``window`` marks a node as flapping."""
+
+    max_drains: int = 3
+    window: Seconds = Seconds(600.0)
+    backoff_base: Seconds = Seconds(120.0)
+    backoff_max: Seconds = Seconds(3600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """Withholds drains when too much would be drained within ``window``.
+
+    ``max_drain_percent`` is of all Slurm nodes syncd manages; ``max_drain_gpus`` counts the
+    Slurm GPUs (Gres) of the drained nodes. A tripped breaker stays open until reset by an
+    operator (``syncd breaker reset``), or after ``auto_reset_after`` if that is above 0.
+    """
+
+    enabled: bool = True
+    max_drain_percent: float = 20.0
+    max_drain_gpus: int = 512
+    window: Seconds = Seconds(600.0)
+    auto_reset_after: Seconds = Seconds(0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """How Kubernetes GPU usage is pushed into Slurm (see docs/capacity.md)."""
+
+    features: bool = True
+    hold_jobs: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    drain_after: Seconds = Seconds(30.0)
+    resume_after: Seconds = Seconds(60.0)
+    reason_prefix: str = "syncd:"
+    ownership_key: str = ""
+    drain_taints: tuple[str, ...] = (
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/out-of-service",
+    )
+    managed_nodes: str = ".*"
+    batch_size: int = 100
+    gpu_resources: tuple[GpuResource, ...] = field(default_factory=default_gpu_resources)
+    causes: Causes = field(default_factory=Causes)
+    flap: Flap = field(default_factory=Flap)
+    breaker: Breaker = field(default_factory=Breaker)
+    capacity: Capacity = field(default_factory=Capacity)
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """The regular expression matching every feature a template can produce."""
+    before, _, after = template.partition("{n}")
+    return re.compile(re.escape(before) + r"\d+" + re.escape(after))
+
+
+def template_problems(template: str) -> list[str]:
+    """Why a feature template is unusable, or an empty list."""
+    from syncd.core.validate import is_feature
+
+    if template.count("{n}") != 1:
+        return ["must contain {n} exactly once"]
+    sample = template.replace("{n}", "8")
+    if not is_feature(sample):
+        return [f"produces {sample!r}, which is not a valid Slurm feature"]
+    return []

@@ -1,0 +1,43 @@
+"""The narrow interfaces between the engine and the outside world.
+
+Adapters implement these; the engine and the tests depend only on them. One doc line per
+method, like Slinky's slurmcontrol interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from syncd.core.model import Action, DriftEvent, KubeView, SlurmView
+
+
+class SlurmPort(Protocol):
+    """Reads and changes slurmctld's node table."""
+
+    #: Backend name for logs and metrics (``scontrol`` or ``pyslurm``).
+    backend: str
+
+    async def read(self) -> SlurmView:
+        """Every node in one call, plus slurmctld's boot time; raises SlurmError."""
+        ...
+
+    async def apply(self, action: Action) -> None:
+        """Write one batched action; raises a typed SlurmError subclass on failure."""
+        ...
+
+
+class KubeSource(Protocol):
+    """The watcher's current, slim picture of the cluster."""
+
+    def view(self) -> KubeView:
+        """A consistent snapshot keyed by Slurm node name; ``synced`` false while stale."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Durably accepts events; delivery to the sinks happens later, in order."""
+
+    def publish(self, events: Sequence[DriftEvent]) -> None:
+        """Append to the local spool (never blocks on a broker); raises only on disk failure."""
+        ...
