@@ -1,4 +1,8 @@
-"""Usable GPUs per node, and the Slurm features and placeholder holds that express them."""
+"""Usable GPUs per node, and the Slurm features and placeholder holds that express them.
+
+This runs for every node on every reconcile, so it avoids per-node allocations on the common
+path where Slurm already agrees.
+"""
 
 from __future__ import annotations
 
@@ -28,12 +32,28 @@ def owned_feature_pattern(policy: Policy) -> re.Pattern[str]:
     return _pattern(tuple(sorted({r.feature_template for r in policy.gpu_resources})))
 
 
-def owned_features(k: KubeNode, resources: tuple[GpuResource, ...]) -> tuple[str, ...]:
-    sums: dict[str, int] = {}
+@lru_cache(maxsize=8)
+def _by_template(resources: tuple[GpuResource, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    groups: dict[str, list[str]] = {}
     for r in resources:
-        if r.name in k.gpu_allocatable or r.name in k.gpu_capacity:
-            sums[r.feature_template] = sums.get(r.feature_template, 0) + usable(k, r.name)
-    return tuple(sorted(t.replace("{n}", str(n)) for t, n in sums.items()))
+        groups.setdefault(r.feature_template, []).append(r.name)
+    return tuple(sorted((t, tuple(names)) for t, names in groups.items()))
+
+
+def owned_features(k: KubeNode, resources: tuple[GpuResource, ...]) -> tuple[str, ...]:
+    """``gpu_avail_<N>`` (per template) for every resource group the node has at all."""
+    alloc, cap, held = k.gpu_allocatable, k.gpu_capacity, k.gpu_held
+    out: list[str] = []
+    for template, names in _by_template(resources):
+        total = 0
+        present = False
+        for name in names:
+            if name in alloc or name in cap:
+                present = True
+                total += max(0, alloc.get(name, 0) - held.get(name, 0))
+        if present:
+            out.append(template.replace("{n}", str(total)))
+    return tuple(out)
 
 
 def desired_features(
@@ -41,10 +61,15 @@ def desired_features(
 ) -> tuple[str, ...] | None:
     """The full feature list to write (available = active), or None when Slurm already has it."""
     ours = owned_features(k, policy.gpu_resources)
-    kept = tuple(f for f in s.available_features if owned.fullmatch(f) is None)
+    avail = s.available_features
+    match = owned.fullmatch
+    kept = tuple(f for f in avail if match(f) is None)
+    if len(kept) + len(ours) == len(avail) and s.active_features == avail:
+        if all(f in avail for f in ours):
+            return None
     want = kept + ours
     want_set = set(want)
-    if want_set == set(s.available_features) and want_set == set(s.active_features):
+    if want_set == set(avail) and want_set == set(s.active_features):
         return None
     return want
 

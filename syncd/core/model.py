@@ -15,6 +15,10 @@ from types import MappingProxyType
 EMPTY: Mapping[str, int] = MappingProxyType({})
 
 
+def _empty() -> Mapping[str, int]:
+    return EMPTY
+
+
 @dataclass(frozen=True, slots=True)
 class Taint:
     key: str
@@ -35,9 +39,9 @@ class KubeNode:
     ready: bool = True
     cordoned: bool = False
     taints: tuple[Taint, ...] = ()
-    gpu_capacity: Mapping[str, int] = EMPTY
-    gpu_allocatable: Mapping[str, int] = EMPTY
-    gpu_held: Mapping[str, int] = EMPTY
+    gpu_capacity: Mapping[str, int] = field(default_factory=_empty)
+    gpu_allocatable: Mapping[str, int] = field(default_factory=_empty)
+    gpu_held: Mapping[str, int] = field(default_factory=_empty)
     gone: bool = False
 
 

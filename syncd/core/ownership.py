@@ -1,36 +1,39 @@
 """Which drain reasons are syncd's.
 
 A reason is syncd's when it is exactly what syncd wrote: the ledger in memory holds that text,
-and the text ends in a short keyed token over (node, text) so that ownership survives a lost
-ledger (a restarted pod with a fresh state directory) without ever matching a reason an operator
-typed or edited. Prefix matching alone is not enough: NHC (mej/nhc#134) and ParallelCluster
+and the text ends in a short keyed token over the text so that ownership survives a lost ledger
+(a restarted pod with a fresh state directory) without ever matching a reason an operator typed
+or edited. The token does not cover the node name on purpose: one cause gives one reason, so a
+thousand drains for the same cause still batch into ten hostlist calls. Prefix matching alone is not enough: NHC (mej/nhc#134) and ParallelCluster
 (aws-parallelcluster#7465) both undid admin drains that merely looked like their own.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from syncd.core.memory import NodeMemory
 from syncd.core.model import SlurmNode
 from syncd.core.policy import Policy
 
 
-def _token(policy: Policy, node: str, text: str) -> str:
-    key = hashlib.blake2s(f"syncd-ownership\0{policy.ownership_key}".encode()).digest()
-    return hashlib.blake2s(f"{node}\0{text}".encode(), key=key, digest_size=4).hexdigest()
+@lru_cache(maxsize=1024)
+def _token(key_text: str, text: str) -> str:
+    key = hashlib.blake2s(f"syncd-ownership\0{key_text}".encode()).digest()
+    return hashlib.blake2s(text.encode(), key=key, digest_size=4).hexdigest()
 
 
 def make_reason(policy: Policy, node: str, cause: str) -> str:
     text = f"{policy.reason_prefix} {cause}"
-    return f"{text} #{_token(policy, node, text)}"
+    return f"{text} #{_token(policy.ownership_key, text)}"
 
 
 def is_syncd_reason(policy: Policy, node: str, reason: str) -> bool:
     if not reason.startswith(policy.reason_prefix):
         return False
     text, sep, token = reason.rpartition(" #")
-    return bool(sep) and token == _token(policy, node, text)
+    return bool(sep) and token == _token(policy.ownership_key, text)
 
 
 def owns(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> bool:

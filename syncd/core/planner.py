@@ -86,12 +86,18 @@ def plan(
             )
         )
     managed_count = 0
+    cache = memory.settled if memory.settled_policy is policy else {}
+    settled: dict[str, tuple[object, object]] = {}
 
     for name, s in slurm.nodes.items():
         if managed.fullmatch(name) is None:
             continue
         managed_count += 1
         k = k8s.nodes.get(name)
+        hit = cache.get(name)
+        if hit is not None and hit[0] is k and hit[1] is s:
+            settled[name] = hit
+            continue
         m = memory.nodes.get(name, EMPTY_NODE)
         m2, node_changes, cand, drift = _node(name, k, s, m, policy, owned, now)
         if node_changes:
@@ -104,6 +110,9 @@ def plan(
             m2 = replace(m2, drift_key=drift_key)
         if m2 is not m:
             new_nodes[name] = m2
+        if (not node_changes and cand is None and m2.not_ready_since is None
+                and m2.clear_since is None):
+            settled[name] = (k, s)
 
     for name, k in k8s.nodes.items():
         if name in slurm.nodes:
@@ -135,7 +144,8 @@ def plan(
         withheld=tuple(c.change for c in withheld),
         actions=tuple(batch(ordered, policy.batch_size)),
         events=tuple(events),
-        memory=Memory(nodes=new_nodes, breaker=breaker, slurm_boot_time=slurm.boot_time),
+        memory=Memory(nodes=new_nodes, breaker=breaker, slurm_boot_time=slurm.boot_time,
+                      settled=settled, settled_policy=policy),
     )
 
 
@@ -278,10 +288,11 @@ def _breaker(
     fresh = [c for c in candidates if c.change.node not in counted]
     nodes = len(counted) + len(fresh)
     gpus = sum(g for _, _, g in window) + sum(c.gpus for c in fresh)
-    limit = math.floor(managed_count * cfg.max_drain_percent / 100.0)
+    limit = max(math.floor(managed_count * cfg.max_drain_percent / 100.0), cfg.min_nodes)
     if nodes > limit or gpus > cfg.max_drain_gpus:
         why = (f"{nodes} drains ({gpus} GPUs) within {cfg.window:.0f}s would exceed the limit "
-               f"of {limit} nodes ({cfg.max_drain_percent:g}% of {managed_count}) or "
+               f"of {limit} nodes ({cfg.max_drain_percent:g}% of {managed_count}, at least "
+               f"{cfg.min_nodes}) or "
                f"{cfg.max_drain_gpus} GPUs")
         events.append(DriftEvent(EventType.BREAKER, "", {
             "state": "open", "why": why,
@@ -291,9 +302,13 @@ def _breaker(
 
 
 def _admit(b: BreakerMemory, admitted: list[_Candidate], now: float) -> BreakerMemory:
-    counted = {n for _, n, _ in b.drains}
-    new = tuple((now, c.change.node, c.gpus) for c in admitted if c.change.node not in counted)
-    return replace(b, drains=b.drains + new) if new else b
+    """Record admitted drains; a node drained again keeps only its latest time, so it stays
+    counted for a full window after its last drain."""
+    if not admitted:
+        return b
+    again = {c.change.node for c in admitted}
+    kept = tuple(d for d in b.drains if d[1] not in again)
+    return replace(b, drains=kept + tuple((now, c.change.node, c.gpus) for c in admitted))
 
 
 def _capacity_why(k: KubeNode, policy: Policy) -> str:

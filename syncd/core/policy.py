@@ -57,12 +57,14 @@ class Breaker:
     """Withholds drains when too much would be drained within ``window``.
 
     ``max_drain_percent`` is of all Slurm nodes syncd manages; ``max_drain_gpus`` counts the
-    Slurm GPUs (Gres) of the drained nodes. A tripped breaker stays open until reset by an
+    Slurm GPUs (Gres) of the drained nodes; ``min_nodes`` keeps a small cluster (where the
+    percentage rounds down to zero) able to drain at all. A tripped breaker stays open until reset by an
     operator (``syncd breaker reset``), or after ``auto_reset_after`` if that is above 0.
     """
 
     enabled: bool = True
     max_drain_percent: float = 20.0
+    min_nodes: int = 1
     max_drain_gpus: int = 512
     window: Seconds = Seconds(600.0)
     auto_reset_after: Seconds = Seconds(0.0)

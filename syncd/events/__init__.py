@@ -1,1 +1,25 @@
-"""syncd.events."""
+"""Drift events: CloudEvents through a durable outbox to Redis Streams and MQTT.
+
+See docs/events.md for the envelope, the topics and the delivery guarantees.
+"""
+
+from syncd.events.envelope import node_removed, source_uri
+from syncd.events.outbox import Outbox, SinkStats
+from syncd.events.schemas import EventInvalid, event_problems, validate_event
+from syncd.events.sinks import Sink, SinkError, make_sinks
+from syncd.events.spool import Spool, SpooledEvent
+
+__all__ = [
+    "EventInvalid",
+    "Outbox",
+    "Sink",
+    "SinkError",
+    "SinkStats",
+    "Spool",
+    "SpooledEvent",
+    "event_problems",
+    "make_sinks",
+    "node_removed",
+    "source_uri",
+    "validate_event",
+]

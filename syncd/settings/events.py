@@ -14,6 +14,8 @@ class RedisSink:
     stream: str = "syncd:events"
     maxlen: int = 100000
     publish_channel: str = ""
+    #: Connect and per-command timeout; a broker that hangs fails the batch after this long.
+    timeout: Seconds = Seconds(5.0)
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -21,6 +23,8 @@ class RedisSink:
             out.append("redis.url: must start with redis://, rediss:// or unix://")
         if self.maxlen < 1:
             out.append("redis.maxlen: must be 1 or more")
+        if self.timeout <= 0:
+            out.append("redis.timeout: must be above 0")
         return out
 
 
@@ -35,6 +39,12 @@ class MqttSink:
     password: str = ""
     topic_prefix: str = "syncd"
     client_id: str = ""
+    #: Client certificate and key for mutual TLS (only with ``tls``).
+    cert_file: str = ""
+    key_file: str = ""
+    #: How long a QoS 1 publish may wait for the broker's PUBACK before the batch is retried.
+    timeout: Seconds = Seconds(10.0)
+    keepalive: int = 30
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -42,18 +52,30 @@ class MqttSink:
             out.append("mqtt.port: must be between 1 and 65535")
         if any(c in self.topic_prefix for c in "+#\0") or not self.topic_prefix:
             out.append("mqtt.topic_prefix: must be non-empty without + # or NUL")
+        if self.timeout <= 0:
+            out.append("mqtt.timeout: must be above 0")
+        if self.keepalive < 5:
+            out.append("mqtt.keepalive: must be 5 or more")
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class EventsSettings:
-    """``spool_dir`` empty means ``<daemon.state_dir>/spool``. ``fsync``: ``batch`` (one fsync
-    per written batch), ``always`` (per event) or ``off`` (leave it to the OS)."""
+    """``spool_dir`` empty means ``<daemon.state_dir>/spool``.
+
+    ``fsync`` (docs/events.md has the details): ``batch`` fsyncs once per ``publish()`` call,
+    so what ``publish()`` accepted survives a power loss; ``always`` fsyncs after every event;
+    ``off`` never fsyncs on publish: events survive a crash of syncd but not of the host.
+    ``batch_size`` caps the events sent to a sink per round trip; ``retry_max`` caps the
+    exponential back-off between reconnect attempts to a sink that is down.
+    """
 
     spool_dir: str = ""
     spool_max_events: int = 100000
     spool_max_age: Seconds = Seconds(86400.0)
     fsync: str = "batch"
+    batch_size: int = 500
+    retry_max: Seconds = Seconds(5.0)
     redis: RedisSink = field(default_factory=RedisSink)
     mqtt: MqttSink = field(default_factory=MqttSink)
 
@@ -63,4 +85,10 @@ class EventsSettings:
             out.append("spool_max_events: must be 1 or more")
         if self.fsync not in ("batch", "always", "off"):
             out.append("fsync: must be one of batch, always, off")
+        if self.spool_max_age <= 0:
+            out.append("spool_max_age: must be above 0")
+        if self.batch_size < 1:
+            out.append("batch_size: must be 1 or more")
+        if self.retry_max <= 0:
+            out.append("retry_max: must be above 0")
         return out

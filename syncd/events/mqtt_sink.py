@@ -1,0 +1,132 @@
+"""Delivers events over MQTT: an event stream, retained per-node state, and a status topic.
+
+Topics under ``<prefix>`` (``mqtt.topic_prefix``):
+
+- ``<prefix>/events``: every event, QoS 1, not retained, as a structured-mode CloudEvent
+  (https://github.com/cloudevents/spec/blob/v1.0/mqtt-protocol-binding.md, MQTT 3.1.1).
+- ``<prefix>/nodes/<node>``: retained, QoS 1: the latest drift or action event of that node,
+  so a dashboard that connects later sees every node's state at once. A drift with neither
+  a Kubernetes nor a Slurm view (see :func:`syncd.events.envelope.node_removed`) clears it
+  with an empty retained message, which is how MQTT deletes a retained message.
+- ``<prefix>/status``: retained ``online`` once connected; ``offline`` on a clean shutdown,
+  and as the connection's Will, which the broker publishes when syncd dies.
+
+Node names become topic segments, so ``+``, ``#``, ``/`` and NUL are replaced by ``_``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Sequence
+from contextlib import AsyncExitStack, suppress
+
+import aiomqtt
+
+from syncd.core.model import EventType
+from syncd.events.envelope import is_removal
+from syncd.events.sinks import SinkError
+from syncd.events.spool import SpooledEvent
+from syncd.settings.events import MqttSink
+
+__all__ = ["MqttEventSink", "node_segment"]
+
+#: Event types that update a node's retained state topic.
+STATE_TYPES = frozenset({EventType.DRIFT, EventType.ACTION, EventType.ACTION_FAILED})
+ONLINE = b"online"
+OFFLINE = b"offline"
+_UNSAFE = str.maketrans({c: "_" for c in "+#/\0"})
+
+
+def node_segment(node: str) -> str:
+    """``node`` as one safe topic level (no wildcards, no separators, never empty)."""
+    return node.translate(_UNSAFE) or "_"
+
+
+class MqttEventSink:
+    """One MQTT broker connection (aiomqtt), opened on the first send and after a failure."""
+
+    def __init__(self, settings: MqttSink, *, client_id: str, name: str = "mqtt") -> None:
+        self.name = name
+        self.settings = settings
+        self.client_id = client_id
+        prefix = settings.topic_prefix.rstrip("/")
+        self.events_topic = f"{prefix}/events"
+        self.status_topic = f"{prefix}/status"
+        self.nodes_prefix = f"{prefix}/nodes/"
+        self._stack: AsyncExitStack | None = None
+        self._client: aiomqtt.Client | None = None
+
+    def node_topic(self, node: str) -> str:
+        return self.nodes_prefix + node_segment(node)
+
+    async def _connect(self) -> aiomqtt.Client:
+        if self._client is not None:
+            return self._client
+        s = self.settings
+        tls = None
+        if s.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=s.ca_file or None, certfile=s.cert_file or None, keyfile=s.key_file or None
+            )
+        client = aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username or None,
+            password=s.password or None,
+            identifier=self.client_id,
+            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True),
+            clean_session=True,
+            timeout=s.timeout,
+            keepalive=s.keepalive,
+            max_inflight_messages=100,
+            tls_params=tls,
+        )
+        # aiomqtt logs a warning per batch above this many unconfirmed publishes; a batch
+        # of QoS 1 messages in flight is exactly what we want.
+        client.pending_calls_threshold = 1 << 30
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(client)
+            await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            await _quietly(stack.aclose())
+            raise SinkError(f"mqtt {s.host}:{s.port}: {exc}") from exc
+        self._stack, self._client = stack, client
+        return client
+
+    async def send(self, batch: Sequence[SpooledEvent]) -> None:
+        client = await self._connect()
+        calls: list[Awaitable[None]] = []
+        for event in batch:
+            # Each publish() hands its message to paho before its first await, and gather
+            # starts them in order, so the wire order is the batch order.
+            calls.append(client.publish(self.events_topic, event.body, qos=1))
+            if event.subject and event.type in STATE_TYPES:
+                data = json.loads(event.body).get("data", {})
+                state = b"" if is_removal(event.type, data) else event.body.encode()
+                calls.append(client.publish(self.node_topic(event.subject), state, 1, True))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            await self._drop()
+            raise SinkError(f"mqtt {self.settings.host}:{self.settings.port}: {failed[0]}")
+
+    async def close(self) -> None:
+        """Say ``offline`` (retained) and disconnect cleanly, so the Will is not needed."""
+        if self._client is not None:
+            await _quietly(
+                self._client.publish(self.status_topic, OFFLINE, qos=1, retain=True, timeout=2)
+            )
+        await self._drop()
+
+    async def _drop(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await _quietly(stack.aclose())
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    """Await ``call``, ignoring broker errors: used only when the connection is being dropped."""
+    with suppress(TimeoutError, aiomqtt.MqttError, OSError):
+        await call

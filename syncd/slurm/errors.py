@@ -1,0 +1,76 @@
+"""Typed Slurm errors, so the engine can tell "retry later" from "never do that again".
+
+``scontrol``, ``squeue``, ``sbatch`` and ``scancel`` report failures only as text on stderr
+with exit code 1; :func:`classify` maps the texts measured on 22.05.8 (slurm-facts.md §3) and
+the RPC messages pyslurm raises on 25.11 (pyslurm-facts.md "Errors") to these classes.
+"""
+
+from __future__ import annotations
+
+
+class SlurmError(Exception):
+    """Any failure talking to Slurm. ``transient`` errors are worth retrying."""
+
+    transient = False
+
+
+class UnknownNode(SlurmError):
+    """slurmctld has no node of that name."""
+
+
+class InvalidState(SlurmError):
+    """The requested state change is not allowed from the node's current state."""
+
+
+class PermissionDenied(SlurmError):
+    """slurmctld refused us (not root/SlurmUser, or not an operator)."""
+
+
+class Unreachable(SlurmError):
+    """slurmctld did not answer: stopped, restarting, or the network is down."""
+
+    transient = True
+
+
+class Timeout(SlurmError):
+    """A command or RPC did not finish within the per-call timeout."""
+
+    transient = True
+
+
+class Refused(SlurmError):
+    """Input failed syncd's allow-list (syncd.core.validate); nothing was executed."""
+
+
+# Ordered: the first matching fragment wins. Texts are lower-cased before matching.
+_PATTERNS: tuple[tuple[str, type[SlurmError]], ...] = (
+    ("unable to contact slurm controller", Unreachable),
+    ("connection refused", Unreachable),
+    ("zero bytes were transmitted or received", Unreachable),
+    ("socket timed out", Timeout),
+    ("invalid node name specified", UnknownNode),
+    ("does not exist", UnknownNode),
+    ("not found", UnknownNode),
+    ("invalid node state", InvalidState),
+    ("invalid input: state=", InvalidState),
+    ("valid states are", InvalidState),
+    ("invalid user id", PermissionDenied),
+    ("access/permission denied", PermissionDenied),
+    ("permission denied", PermissionDenied),
+    ("only slurm operators", PermissionDenied),
+)
+
+
+def classify(text: str) -> type[SlurmError]:
+    """The error class for a Slurm error message; the base class when nothing matches."""
+    low = text.lower()
+    for fragment, cls in _PATTERNS:
+        if fragment in low:
+            return cls
+    return SlurmError
+
+
+def from_text(text: str, *, command: str) -> SlurmError:
+    """An error instance carrying the command name and Slurm's own (first line of) text."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+    return classify(text)(f"{command}: {first[:500]}")

@@ -1,0 +1,183 @@
+"""Parsers for the text Slurm's CLI prints, turned into syncd.core.model snapshots.
+
+22.05 has no ``scontrol --json`` (slurm-facts.md §4), so nodes come from ``scontrol show node
+-o -d``: one line per node, ``Key=value`` pairs separated by spaces, where some values (Reason,
+Comment, Extra, OS) are free text that may itself contain spaces and ``=``. Pure functions only:
+recorded real output is enough to test them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from syncd.core.model import BaseState, SlurmNode
+
+# Every key 22.05.8 and 24.11 print for a node. Inside a free-text value only one of these
+# starts a new field, so a reason like "fan = broken Bar=1" stays one value.
+KNOWN_KEYS = frozenset({
+    "NodeName", "Arch", "CoresPerSocket", "CPUAlloc", "CPUEfctv", "CPUTot", "CPULoad",
+    "AvailableFeatures", "ActiveFeatures", "Features", "Gres", "GresDrain", "GresUsed",
+    "NodeAddr", "NodeHostName", "Port", "Version", "OS", "RealMemory", "AllocMem", "FreeMem",
+    "Sockets", "Boards", "State", "ThreadsPerCore", "TmpDisk", "Weight", "Owner", "MCS_label",
+    "Partitions", "BootTime", "SlurmdStartTime", "LastBusyTime", "ResumeAfterTime", "CfgTRES",
+    "AllocTRES", "CapWatts", "CurrentWatts", "AveWatts", "ExtSensorsJoules", "ExtSensorsWatts",
+    "ExtSensorsTemp", "Reason", "Comment", "Extra", "MemSpecLimit", "CoreSpecCount",
+    "CPUSpecList", "NextState", "ReservationName", "InstanceId", "InstanceType", "Topology",
+    "Powerstate", "PowerState", "LastBusy", "Cpus", "Mem",
+})
+FREE_TEXT = frozenset({"Reason", "Comment", "Extra", "OS"})
+
+_KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z][A-Za-z0-9_]*)=")
+# scontrol appends " [user@time]" to the stored reason (src/api/node_info.c).
+_REASON_SUFFIX = re.compile(r"^(.*?)\s*\[([^\[\]@\s]*)@([^\[\]\s]*)\]$", re.DOTALL)
+_NULL = ("(null)", "N/A", "")
+# sinfo-style suffix symbols, in case a short state ever shows up (sinfo(1) NODE STATE CODES).
+_SYMBOLS = {"*": "NOT_RESPONDING", "~": "POWERED_DOWN", "#": "POWERING_UP",
+            "%": "POWERING_DOWN", "$": "MAINTENANCE", "@": "REBOOT_REQUESTED",
+            "!": "POWER_DOWN", "^": "REBOOT_ISSUED", "-": "PLANNED"}
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """What the parser had to guess about, for metrics: unknown base states, bad lines."""
+
+    unknown_states: Counter[str] = field(default_factory=Counter)
+    skipped_lines: int = 0
+
+
+def split_fields(line: str) -> dict[str, str]:
+    """``Key=value`` pairs of one ``-o`` line; free-text values keep spaces and ``=``."""
+    out: dict[str, str] = {}
+    key: str | None = None
+    start = 0
+    for m in _KEY.finditer(line):
+        name = m.group(1)
+        if key in FREE_TEXT and name not in KNOWN_KEYS:
+            continue
+        if key is not None:
+            out[key] = line[start : m.start()].strip()
+        key, start = name, m.end()
+    if key is not None:
+        out[key] = line[start:].strip()
+    return out
+
+
+def parse_reason(value: str) -> tuple[str, str]:
+    """(reason text, user) from ``foo = bar [root@2026-11-24T10:00:00]``."""
+    if value in _NULL or value == "None":
+        return "", ""
+    m = _REASON_SUFFIX.match(value)
+    if m is None:
+        return value.strip(), ""
+    return m.group(1).strip(), m.group(2)
+
+
+def parse_state(value: str, stats: ParseStats | None = None) -> tuple[BaseState, frozenset[str]]:
+    """``IDLE+DRAIN+NOT_RESPONDING`` -> (IDLE, {DRAIN, NOT_RESPONDING}); unknown base -> UNKNOWN."""
+    flags: set[str] = set()
+    text = value.strip().upper()
+    while text and text[-1] in _SYMBOLS:
+        flags.add(_SYMBOLS[text[-1]])
+        text = text[:-1]
+    base_text, *rest = text.split("+") if text else ("",)
+    flags.update(f for f in rest if f)
+    try:
+        base = BaseState(base_text)
+    except ValueError:
+        base = BaseState.UNKNOWN
+        if stats is not None:
+            stats.unknown_states[base_text or "(empty)"] += 1
+    return base, frozenset(flags)
+
+
+def _split_top(value: str) -> list[str]:
+    """Split on commas outside parentheses: ``gpu:a:4(S:0,1),gpu:b:4`` -> two items."""
+    items: list[str] = []
+    depth = 0
+    cur: list[str] = []
+    for ch in value:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        if ch == "," and depth == 0:
+            items.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    items.append("".join(cur))
+    return [i.strip() for i in items if i.strip()]
+
+
+def parse_gpus(value: str) -> int:
+    """GPUs in a Gres/GresUsed value: ``gpu:8``, ``gpu:a100:8``, ``gpu:8(S:0-1)``, ``(null)``."""
+    if value in _NULL:
+        return 0
+    total = 0
+    for item in _split_top(value):
+        spec = item.split("(", 1)[0]
+        parts = spec.split(":")
+        if parts[0] != "gpu":
+            continue
+        last = parts[-1] if len(parts) > 1 else "1"
+        if last.isdigit():
+            total += int(last)
+        elif len(parts) == 2:
+            total += 1  # "gpu:a100" without a count means one (gres.conf(5))
+    return total
+
+
+def parse_features(value: str) -> tuple[str, ...]:
+    if value in _NULL:
+        return ()
+    return tuple(f for f in value.split(",") if f)
+
+
+def parse_node(fields: dict[str, str], stats: ParseStats | None = None) -> SlurmNode:
+    state, flags = parse_state(fields.get("State", ""), stats)
+    reason, user = parse_reason(fields.get("Reason", ""))
+    avail = fields.get("AvailableFeatures", fields.get("Features", ""))
+    return SlurmNode(
+        name=fields["NodeName"],
+        state=state,
+        flags=flags,
+        reason=reason,
+        reason_user=user,
+        available_features=parse_features(avail),
+        active_features=parse_features(fields.get("ActiveFeatures", avail)),
+        gres_gpus=parse_gpus(fields.get("Gres", "")),
+        gres_used_gpus=parse_gpus(fields.get("GresUsed", "")),
+    )
+
+
+def parse_nodes(text: str, stats: ParseStats | None = None) -> dict[str, SlurmNode]:
+    """All nodes of ``scontrol show node -o -d`` output, keyed by name."""
+    nodes: dict[str, SlurmNode] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = split_fields(line)
+        if not fields.get("NodeName"):
+            if stats is not None:
+                stats.skipped_lines += 1
+            continue
+        node = parse_node(fields, stats)
+        nodes[node.name] = node
+    return nodes
+
+
+def parse_boot_time(config_text: str) -> str:
+    """``BOOT_TIME = 2026-11-24T13:23:21`` from ``scontrol show config``; empty if absent."""
+    for line in config_text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "BOOT_TIME":
+            return value.strip()
+    return ""
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) from ``slurm 22.05.8`` (``scontrol --version``) or ``25.11.2``."""
+    m = re.search(r"(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
