@@ -1,0 +1,108 @@
+"""The Dockerfile and .dockerignore, linted for what the chart relies on.
+
+No container engine runs here, so the image is never built in tests; these checks parse the
+Dockerfile (continuations joined, comments dropped) and assert the properties the chart and
+docs/helm.md promise: slim Python 3.11, numeric non-root USER matching the chart's runAsUser,
+read-only-root friendly, Debian's Slurm client, no remote fetches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def chart_values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((ROOT / "helm/syncd/values.yaml").read_text())
+    return values
+
+
+def dockerfile_instructions() -> Iterator[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuations joined and comments dropped."""
+    logical = ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            logical += line[:-1] + " "
+            continue
+        logical += line
+        keyword, _, rest = logical.partition(" ")
+        yield keyword.upper(), rest.strip()
+        logical = ""
+    assert not logical, "dangling line continuation"
+
+
+def final_stage() -> list[tuple[str, str]]:
+    instructions = list(dockerfile_instructions())
+    starts = [i for i, (k, _) in enumerate(instructions) if k == "FROM"]
+    return instructions[starts[-1] :]
+
+
+def test_dockerfile_bases_on_slim_python_311() -> None:
+    instructions = list(dockerfile_instructions())
+    args = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
+    for keyword, rest in instructions:
+        if keyword == "FROM":
+            image = rest.split()[0].replace("${PYTHON_VERSION}", args["PYTHON_VERSION"])
+            image = image.replace("${DEBIAN_SUITE}", args["DEBIAN_SUITE"])
+            assert image.startswith("python:3.11-slim"), image
+            assert not image.endswith(":latest")
+
+
+def test_dockerfile_runs_syncd_as_non_root() -> None:
+    stage = final_stage()
+    users = [rest for keyword, rest in stage if keyword == "USER"]
+    assert users, "the final stage sets no USER"
+    uid, _, gid = users[-1].partition(":")
+    # Numeric, so the kubelet can check runAsNonRoot without reading /etc/passwd.
+    assert uid.isdigit()
+    assert int(uid) > 0
+    assert not gid or int(gid) > 0
+    assert int(uid) == chart_values()["podSecurityContext"]["runAsUser"]
+    entry = [json.loads(rest) for keyword, rest in stage if keyword == "ENTRYPOINT"]
+    cmd = [json.loads(rest) for keyword, rest in stage if keyword == "CMD"]
+    assert entry[-1] == ["syncd"]
+    assert cmd[-1] == ["run", "--config", "/etc/syncd/syncd.yaml"]
+
+
+def test_dockerfile_suits_a_read_only_root_filesystem() -> None:
+    stage = final_stage()
+    env = " ".join(rest for keyword, rest in stage if keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    volumes = " ".join(rest for keyword, rest in stage if keyword == "VOLUME")
+    assert "/var/lib/syncd" in volumes
+
+
+def test_dockerfile_installs_the_slurm_client_and_nothing_remote() -> None:
+    instructions = list(dockerfile_instructions())
+    runs = " ".join(rest for keyword, rest in final_stage() if keyword == "RUN")
+    assert "apt-get install" in runs
+    assert "slurm-client" in runs
+    assert "--no-install-recommends" in runs
+    assert "rm -rf /var/lib/apt/lists/*" in runs
+    for keyword, rest in instructions:
+        assert keyword != "ADD", "use COPY; ADD fetches URLs and unpacks archives"
+        assert keyword != "HEALTHCHECK", "Kubernetes probes /livez"
+        assert "curl " not in rest
+        assert "wget " not in rest
+
+
+def test_dockerignore_keeps_the_build_context_to_what_the_dockerfile_copies() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    assert patterns[0] == "*"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "COPY" and not rest.startswith("--from"):
+            *sources, _ = rest.split()
+            for source in sources:
+                assert source.rstrip("/") in allowed, f"{source} is excluded from the context"
+                assert (ROOT / source).exists(), source
