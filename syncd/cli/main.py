@@ -15,6 +15,9 @@ from syncd.cli import exits
 #: Modules that each define ``register(subparsers)``; a command sets ``func`` on its parser.
 COMMAND_MODULES = (
     "syncd.cli.check_config",
+    "syncd.cli.run",
+    "syncd.cli.runbook",
+    "syncd.cli.prolog",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -503,3 +503,18 @@ def test_the_settled_cache_skips_only_identical_snapshots() -> None:
     p3 = plan(k3, s, NO_HOLDS, p1.memory, 2.0)
     assert "gpu001" not in p3.memory.settled
     assert kinds(plan(k3, s, NO_HOLDS, p3.memory, 40.0), "gpu001") == [D]
+
+
+def test_next_deadline_follows_the_running_timers() -> None:
+    from syncd.core.timers import next_deadline
+
+    run = Run(kview(knode("gpu001", ready=False)), sview(snode("gpu001")), NO_HOLDS)
+    assert next_deadline(run.memory, NO_HOLDS, 0.0) is None
+    run.step(100.0)
+    assert next_deadline(run.memory, NO_HOLDS, 100.0) == 130.0
+    run.step(130.0)  # drained
+    run.set_k8s(knode("gpu001"))
+    run.step(140.0)
+    assert next_deadline(run.memory, NO_HOLDS, 140.0) == 200.0
+    run.step(200.0)
+    assert next_deadline(run.memory, NO_HOLDS, 200.0) is None

@@ -1,0 +1,305 @@
+"""The reconcile loop: wake on change (debounced), on a timer coming due, or on the periodic
+resync; read Slurm once, plan, write (when leader and not dry-run), publish, remember.
+
+All decisions are the pure planner's; this module only sequences I/O around it. Writes and
+operator requests are serialised by one lock, so an in-flight batch always finishes before a
+shutdown or a manual drain touches the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from syncd.core import manual
+from syncd.core.memory import Memory, reset_breaker
+from syncd.core.model import (
+    Action,
+    ActionKind,
+    DriftEvent,
+    EventType,
+    KubeView,
+    NodeChange,
+    SlurmView,
+)
+from syncd.core.planner import Plan, plan
+from syncd.core.policy import Policy
+from syncd.core.ports import EventPublisher, KubeSource, SlurmPort
+from syncd.core.snapshots import kube_json, slurm_json
+from syncd.core.timers import next_deadline
+from syncd.engine.metrics import Metrics
+from syncd.engine.state import StateStore
+from syncd.slurm.errors import SlurmError
+
+log = logging.getLogger(__name__)
+HISTORY = 20
+
+
+@dataclass
+class Status:
+    """What /readyz and the runbook read; updated by every reconcile."""
+
+    slurm_ok: bool = False
+    slurm_error: str = ""
+    last_reconcile: float = 0.0
+    last_view: SlurmView = field(default_factory=lambda: SlurmView({}, ok=False))
+    reconciles: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        kube: KubeSource,
+        slurm: SlurmPort,
+        events: EventPublisher,
+        policy: Policy,
+        state: StateStore,
+        metrics: Metrics,
+        is_leader: Callable[[], bool],
+        dry_run: bool = False,
+        debounce: float = 0.05,
+        resync_every: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.kube = kube
+        self.slurm = slurm
+        self.events = events
+        self.policy = policy
+        self.state = state
+        self.metrics = metrics
+        self.is_leader = is_leader
+        self.dry_run = dry_run
+        self.debounce = debounce
+        self.resync_every = resync_every
+        self.clock = clock
+        self.memory = state.load()
+        self.status = Status()
+        self.history: dict[str, deque[tuple[float, str]]] = {}
+        self.lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._dirty = True
+
+    # --- triggers ---------------------------------------------------------------------------
+
+    def notify(self, changed: Iterable[str] = ()) -> None:
+        """Called by the watcher on every relevant change; cheap and non-blocking."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        next_resync = time.monotonic()
+        while not self._stopping.is_set():
+            now_m = time.monotonic()
+            timeout = next_resync - now_m
+            due = next_deadline(self.memory, self.policy, self.clock())
+            if due is not None:
+                timeout = min(timeout, due - self.clock() + 0.01)
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
+                trigger = "change"
+            except TimeoutError:
+                trigger = "resync" if time.monotonic() >= next_resync else "timer"
+            if self._stopping.is_set():
+                break
+            if trigger == "change" and self.debounce > 0:
+                await asyncio.sleep(self.debounce)  # let a burst of watch events coalesce
+            self._wake.clear()
+            if trigger == "resync":
+                next_resync = time.monotonic() + self.resync_every
+            await self.reconcile(trigger)
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    async def read_slurm(self) -> SlurmView:
+        try:
+            view = await self.slurm.read()
+        except SlurmError as exc:
+            self.metrics.slurm_calls.labels("read", "failed").inc()
+            self.metrics.slurm_up.set(0)
+            if self.status.slurm_ok or not self.status.slurm_error:
+                log.error("cannot read Slurm", extra={"error": str(exc)})
+            self.status.slurm_ok = False
+            self.status.slurm_error = str(exc)
+            return SlurmView({}, ok=False)
+        self.metrics.slurm_calls.labels("read", "ok").inc()
+        self.metrics.slurm_up.set(1)
+        if not self.status.slurm_ok and self.status.slurm_error:
+            log.info("Slurm reachable again")
+        self.status.slurm_ok = True
+        self.status.slurm_error = ""
+        self.status.last_view = view
+        return view
+
+    async def reconcile(self, trigger: str = "manual") -> Plan | None:
+        async with self.lock:
+            started = time.perf_counter()
+            k8s = self.kube.view()
+            self.metrics.synced.set(1 if k8s.synced else 0)
+            slurm = await self.read_slurm()
+            if not slurm.ok:
+                return None
+            now = self.clock()
+            p = plan(k8s, slurm, self.policy, self.memory, now)
+            leader = self.is_leader()
+            self.metrics.leader.set(1 if leader else 0)
+            events = list(p.events)
+            if leader:
+                events.extend(await self._execute(p.changes, p.actions, k8s, slurm, "planner"))
+                self.memory = p.memory
+            else:
+                # A standby keeps its timers so a takeover continues where the leader was, but
+                # writes nothing and publishes nothing (the leader does).
+                self.memory = p.memory
+                events = []
+            self._publish(events)
+            self._record(p, now)
+            self.status.last_reconcile = now
+            self.status.reconciles += 1
+            self.metrics.reconciles.labels(trigger).inc()
+            self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+            if p.changes or p.events or self._dirty:
+                await self.state.save(self.memory)
+                self._dirty = False
+            return p
+
+    async def _execute(
+        self,
+        changes: Sequence[NodeChange],
+        actions: Sequence[Action],
+        k8s: KubeView,
+        slurm: SlurmView,
+        actor: str,
+    ) -> list[DriftEvent]:
+        why = {(c.node, c.kind): c.why for c in changes}
+        out: list[DriftEvent] = []
+        for action in actions:
+            outcome, error = "ok", ""
+            if self.dry_run:
+                outcome = "dry_run"
+            else:
+                try:
+                    await self.slurm.apply(action)
+                    self.metrics.slurm_calls.labels(action.kind.value, "ok").inc()
+                except SlurmError as exc:
+                    outcome, error = "failed", str(exc)
+                    self.metrics.slurm_calls.labels(action.kind.value, "failed").inc()
+                    log.error("Slurm write failed", extra={
+                        "action": action.kind.value, "hostlist": action.hostlist,
+                        "error": error})
+            self.metrics.actions.labels(action.kind.value, outcome).inc(len(action.nodes))
+            if outcome != "failed":
+                log.info(f"{action.kind.value} {action.hostlist}", extra={
+                    "node": action.hostlist, "action": action.kind.value,
+                    "reason": action.reason, "outcome": outcome})
+            for node in action.nodes:
+                out.append(DriftEvent(
+                    EventType.ACTION_FAILED if outcome == "failed" else EventType.ACTION,
+                    node,
+                    {
+                        "action": action.kind.value,
+                        "why": why.get((node, action.kind), ""),
+                        "reason": action.reason,
+                        "features": list(action.features),
+                        "hold_gpus": action.hold_gpus,
+                        "hostlist": action.hostlist,
+                        "outcome": outcome,
+                        "error": error,
+                        "kubernetes": kube_json(k8s.nodes.get(node)),
+                        "slurm": slurm_json(slurm.nodes.get(node)),
+                        "actor": actor,
+                    },
+                ))
+        return out
+
+    def _publish(self, events: Sequence[DriftEvent]) -> None:
+        if not events:
+            return
+        self.events.publish(events)
+        for e in events:
+            self.metrics.events.labels(e.type.value).inc()
+            if e.subject:
+                h = self.history.setdefault(e.subject, deque(maxlen=HISTORY))
+                h.append((self.clock(), _summary(e)))
+
+    def _record(self, p: Plan, now: float) -> None:
+        self.metrics.drifted.set(sum(1 for m in self.memory.nodes.values() if m.drift_key))
+        self.metrics.withheld.set(len(p.withheld))
+        self.metrics.breaker_open.set(1 if self.memory.breaker.open else 0)
+        for e in p.events:
+            if e.type is EventType.BREAKER:
+                log.warning("breaker: " + str(e.data.get("why", "")),
+                            extra={"state": e.data.get("state")})
+
+    # --- operator requests (the runbook API) ------------------------------------------------
+
+    async def preview(self) -> tuple[Plan, KubeView, SlurmView] | None:
+        """What the planner would do now, without writing or remembering anything."""
+        k8s = self.kube.view()
+        slurm = await self.read_slurm()
+        if not slurm.ok:
+            return None
+        return plan(k8s, slurm, self.policy, self.memory, self.clock()), k8s, slurm
+
+    async def operator(self, kind: ActionKind, node: str, *, reason: str = "",
+                       force: bool = False) -> manual.Decision:
+        async with self.lock:
+            slurm = await self.read_slurm()
+            if not slurm.ok:
+                return manual.Decision(None, self.memory,
+                                       refused=f"Slurm unreachable: {self.status.slurm_error}")
+            if kind is ActionKind.DRAIN:
+                d = manual.drain(self.policy, slurm, self.memory, node, reason)
+            else:
+                d = manual.resume(self.policy, slurm, self.memory, node, force=force)
+            if d.change is None:
+                return d
+            if not self.is_leader():
+                return replace(d, change=None, refused="this replica is a standby; run the "
+                               "command against the leader")
+            from syncd.core.batching import batch
+
+            events = await self._execute([d.change], list(batch([d.change], 1)),
+                                         self.kube.view(), slurm, "operator")
+            if any(e.type is EventType.ACTION_FAILED for e in events):
+                self._publish(events)
+                return replace(d, change=None, refused=str(events[0].data.get("error")))
+            self.memory = d.memory
+            self._publish(events)
+            await self.state.save(self.memory)
+            return d
+
+    async def reset_breaker(self) -> None:
+        async with self.lock:
+            was = self.memory.breaker
+            self.memory = reset_breaker(self.memory)
+            self._publish([DriftEvent(EventType.BREAKER, "", {
+                "state": "reset", "why": f"reset by an operator (was: {was.why or 'closed'})",
+                "withheld": []})])
+            self.metrics.breaker_open.set(0)
+            await self.state.save(self.memory)
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Wait for the in-flight reconcile, then save the memory one last time."""
+        async with self.lock:
+            self.state.save_now(self.memory)
+
+
+def _summary(e: DriftEvent) -> str:
+    d = e.data
+    if e.type is EventType.DRIFT:
+        kinds = [x.get("kind") for x in d.get("drift", []) if isinstance(x, dict)]  # type: ignore[attr-defined]
+        return "drift: " + (", ".join(str(k) for k in kinds) or "resolved")
+    if e.type in (EventType.ACTION, EventType.ACTION_FAILED):
+        text = f"{d.get('action')} ({d.get('outcome')}) {d.get('why', '')}".strip()
+        return text + (f": {d.get('error')}" if d.get("error") else "")
+    return f"{e.type.value}: {d.get('why', '')}"
