@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from syncd.core.policy import Seconds
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,13 @@ class SlurmSettings:
     retries: int = 3
     hold_partition: str = ""
     hold_job_name: str = "syncd-hold"
+    #: ``--priority`` of hold jobs; ``TOP`` (needs operator/admin) runs them before any
+    #: ordinary pending job. Empty leaves Slurm's own priority (see docs/capacity.md).
+    hold_priority: str = "TOP"
+    #: Nodes per ``scontrol update`` hostlist (ParallelCluster's 100; prior-art.md).
+    max_nodes_per_call: int = 100
+    #: First wait between retries of a transient error; doubles up to 5 s.
+    retry_wait: Seconds = Seconds(0.5)
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -32,4 +42,10 @@ class SlurmSettings:
             out.append("burst: must be 1 or more")
         if self.retries < 0:
             out.append("retries: must be 0 or more")
+        if not 1 <= self.max_nodes_per_call <= 10000:
+            out.append("max_nodes_per_call: must be between 1 and 10000")
+        if not _NAME.fullmatch(self.hold_job_name):
+            out.append("hold_job_name: must match [A-Za-z0-9_.-]{1,64}")
+        if self.hold_priority not in ("", "TOP") and not self.hold_priority.isdigit():
+            out.append("hold_priority: must be TOP, a number, or empty")
         return out

@@ -109,6 +109,11 @@ class Runner:
             proc.kill()
             await proc.wait()
             raise Timeout(f"{argv[0]}: no answer within {self._timeout:g}s") from None
+        except asyncio.CancelledError:
+            # Shutdown or a sibling read failed: leave no orphaned Slurm command behind.
+            if proc.returncode is None:
+                proc.kill()
+            raise
         if proc.returncode != 0:
             text = err.decode(errors="replace") or out.decode(errors="replace")
             raise from_text(text, command=f"{argv[0]} {argv[1] if len(argv) > 1 else ''}".strip())

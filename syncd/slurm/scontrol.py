@@ -1,0 +1,68 @@
+"""The default SlurmPort: Slurm's own CLI, run as argv lists through the Runner.
+
+One read is three cheap commands run concurrently: ``scontrol show node -o -d`` (every node in
+one call; ``-d`` adds GresUsed), ``scontrol show config`` (BOOT_TIME, to notice a restart that
+reset our features; slurm-facts.md §3) and one ``squeue`` for syncd's hold jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+
+from syncd.core.model import Action, ActionKind, SlurmView
+from syncd.settings.slurm import SlurmSettings
+from syncd.slurm.commands import check, check_hold, chunks, scontrol_argv
+from syncd.slurm.holds import Holds, per_node
+from syncd.slurm.parse import ParseStats, parse_boot_time, parse_nodes
+from syncd.slurm.runner import Runner
+from syncd.slurm.throttle import TokenBucket
+
+
+def make_runner(settings: SlurmSettings) -> Runner:
+    return Runner(
+        bin_dir=settings.bin_dir,
+        conf=settings.conf,
+        timeout=settings.timeout,
+        bucket=TokenBucket(rate=settings.calls_per_second, burst=settings.burst),
+        retries=settings.retries,
+        retry_wait=settings.retry_wait,
+    )
+
+
+class ScontrolPort:
+    """SlurmPort over scontrol/squeue/sbatch/scancel."""
+
+    backend = "scontrol"
+
+    def __init__(self, settings: SlurmSettings, *, runner: Runner | None = None) -> None:
+        self.settings = settings
+        self.runner = runner or make_runner(settings)
+        self.holds = Holds(self.runner, job_name=settings.hold_job_name,
+                           partition=settings.hold_partition, priority=settings.hold_priority)
+        self.stats = ParseStats()
+        #: Actions applied per kind (one action may take several Slurm calls).
+        self.applied: Counter[str] = Counter()
+
+    async def read(self) -> SlurmView:
+        nodes_text, config_text, holds = await asyncio.gather(
+            self.runner.run("show_node", ["scontrol", "-o", "-d", "show", "node"]),
+            self.runner.run("show_config", ["scontrol", "show", "config"]),
+            self.holds.list(),
+        )
+        nodes = parse_nodes(nodes_text, self.stats)
+        for name, gpus in per_node(holds).items():
+            if name in nodes:
+                nodes[name] = replace(nodes[name], hold_gpus=gpus)
+        return SlurmView(nodes=nodes, ok=True, boot_time=parse_boot_time(config_text))
+
+    async def apply(self, action: Action) -> None:
+        if action.kind is ActionKind.SET_HOLD:
+            nodes, want = check_hold(action)
+            await self.holds.set(nodes, want)
+        else:
+            update = check(action)
+            for part in chunks(update.nodes, self.settings.max_nodes_per_call):
+                await self.runner.run("update", scontrol_argv(replace(update, nodes=part)))
+        self.applied[action.kind.value] += 1

@@ -1,0 +1,1 @@
+"""Integration tests of syncd.slurm against a real slurmctld (scripts/slurm-sandbox)."""

@@ -1,0 +1,151 @@
+"""The SlurmPort contract, one suite for every backend, run against the real slurmctld.
+
+The scontrol backend runs for real. The pyslurm parameter is skipped with the live reason from
+``check_pyslurm``: pyslurm 25.11 builds only against Slurm 25.11, and this host runs Debian's
+22.05.8 (slurm-facts.md §6, pyslurm-facts.md). It is never replaced by a fake.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from syncd.core.model import Action, ActionKind, BaseState
+from syncd.slurm.errors import InvalidState, Refused, UnknownNode
+from syncd.slurm.pyslurm_backend import PyslurmPort
+from syncd.slurm.runner import Runner
+from syncd.slurm.scontrol import ScontrolPort, make_runner
+from syncd.slurm.select import check_pyslurm
+from tests.fixtures.slurm import SlurmSandbox
+from tests.slurm.kit import kube, policy_for, reconcile, until
+
+Port = ScontrolPort | PyslurmPort
+
+
+@pytest.fixture(params=["scontrol", "pyslurm"])
+async def port(request: pytest.FixtureRequest, slurm: SlurmSandbox) -> Port:
+    settings = slurm.settings(backend=request.param)
+    if request.param == "scontrol":
+        return ScontrolPort(settings)
+    found = await check_pyslurm(settings)
+    if not found.usable:
+        pytest.skip(f"pyslurm backend not runnable here: {found.why}; pyslurm 25.11 needs "
+                    "Slurm 25.11 and this host runs Debian's 22.05 (slurm-facts.md §6)")
+    return PyslurmPort(settings, found.module)
+
+
+def _runner(port: Port) -> Runner:
+    return port.runner
+
+
+def _drain(node: str, reason: str) -> Action:
+    return Action(ActionKind.DRAIN, node, (node,), reason=reason)
+
+
+def _resume(node: str) -> Action:
+    return Action(ActionKind.RESUME, node, (node,))
+
+
+async def test_read_every_node(port: Port, slurm: SlurmSandbox) -> None:
+    view = await port.read()
+    assert set(slurm.nodes) <= set(view.nodes)
+    assert view.boot_time
+    for name in slurm.nodes:
+        assert view.nodes[name].gres_gpus == 8
+        assert "gpu" in view.nodes[name].available_features
+
+
+async def test_set_features_on_one_node(port: Port, slurm: SlurmSandbox) -> None:
+    n = slurm.nodes[0]
+    feats = ("gpu", "gpu_avail_5", "rack_b")
+    await port.apply(Action(ActionKind.SET_FEATURES, n, (n,), features=feats))
+    view = await port.read()
+    assert set(view.nodes[n].available_features) == set(feats)
+    assert set(view.nodes[n].active_features) == set(feats)
+    assert f"AvailableFeatures={','.join(feats)}" in slurm.node_line(n)
+    await port.apply(Action(ActionKind.SET_FEATURES, n, (n,), features=("gpu",)))
+
+
+async def test_drain_resume_undrain(port: Port, slurm: SlurmSandbox) -> None:
+    n = slurm.nodes[1]
+    reason = "syncd: k8s node cordoned #0badc0de"
+    await port.apply(_drain(n, reason))
+    view = await port.read()
+    assert view.nodes[n].drained
+    assert view.nodes[n].reason == reason
+    assert view.nodes[n].reason_user == "root"
+
+    await port.apply(_resume(n))
+    # After RESUME the node reads IDLE+NOT_RESPONDING for about a second (slurm-facts.md §3).
+    await until(port, lambda v: v.nodes[n].state is BaseState.IDLE and not v.nodes[n].flags,
+                what=f"{n} IDLE after resume")
+
+    await port.apply(_drain(n, reason))
+    slurm.run("scontrol", "update", f"NodeName={n}", "State=UNDRAIN")
+    view = await until(port, lambda v: not v.nodes[n].drained, what=f"{n} undrained")
+    assert view.nodes[n].reason == ""
+
+
+async def test_resume_of_a_node_that_is_not_drained(port: Port, slurm: SlurmSandbox) -> None:
+    with pytest.raises(InvalidState):
+        await port.apply(_resume(slurm.nodes[1]))
+
+
+async def test_unknown_node(port: Port) -> None:
+    with pytest.raises(UnknownNode):
+        await port.apply(_drain("nosuch001", "syncd: test"))
+    with pytest.raises(UnknownNode):
+        await port.apply(Action(ActionKind.SET_FEATURES, "nosuch001", ("nosuch001",),
+                                features=("gpu",)))
+
+
+HOSTILE_TEXT = [
+    "gpu001 State=DOWN", "gpu001;reboot", "gpu001\nState=DOWN", "a=b", "x" * 10240,
+    "$(reboot)", "gpu[001-008]", "", " gpu001", "gpu001,gpu002", "-h",
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_TEXT)
+async def test_hostile_input_never_reaches_slurm(port: Port, slurm: SlurmSandbox, bad: str) -> None:
+    good = slurm.nodes[0]
+    runner = make_runner(slurm.settings())
+    fresh = type(port)(port.settings, runner=runner) if isinstance(port, ScontrolPort) \
+        else PyslurmPort(port.settings, port._ps, runner=runner)
+    hostile = [
+        Action(ActionKind.DRAIN, bad, (bad,), reason="syncd: test"),
+        Action(ActionKind.DRAIN, good, (good, bad), reason="syncd: test"),
+        Action(ActionKind.RESUME, bad, (bad,)),
+        Action(ActionKind.SET_HOLD, bad, (bad,), hold_gpus=1),
+        Action(ActionKind.SET_FEATURES, good, (good,), features=("gpu", bad)),
+        Action(ActionKind.DRAIN, good, (good,), reason=f"syncd: {bad};"),
+    ]
+    if any(c in bad for c in "=;\n$") or len(bad) > 200 or not bad.strip():
+        hostile.append(Action(ActionKind.DRAIN, good, (good,), reason=bad))
+    for action in hostile:
+        with pytest.raises(Refused):
+            await fresh.apply(action)
+    # Nothing was executed at the exec seam, and no RPC was made.
+    assert _runner(fresh).executions == 0
+    assert not _runner(fresh).history
+    if isinstance(fresh, PyslurmPort):
+        assert not fresh.calls
+    # Positive control: the same seam does record a legitimate command.
+    await fresh.apply(Action(ActionKind.SET_FEATURES, good, (good,), features=("gpu",)))
+    assert _runner(fresh).executions + sum(getattr(fresh, "calls", {}).values()) == 1
+
+
+async def test_planning_again_after_apply_writes_nothing(port: Port, slurm: SlurmSandbox) -> None:
+    n = slurm.nodes[4]
+    k8s = kube({n: 3})
+    policy = policy_for(n)
+    first = await reconcile(port, k8s, policy)
+    assert {a.kind for a in first.actions} == {ActionKind.SET_FEATURES, ActionKind.SET_HOLD}
+    writes = ("update", "sbatch", "scancel")
+    before = {k: _runner(port).calls[k] for k in writes}
+    second = await reconcile(port, k8s, policy, first.memory)
+    assert second.actions == ()
+    assert {k: _runner(port).calls[k] for k in writes} == before
+    view = await port.read()
+    assert view.nodes[n].hold_gpus == 3
+    assert "gpu_avail_5" in view.nodes[n].active_features
+    await reconcile(port, kube({n: 0}), policy, second.memory)
+    assert (await port.read()).nodes[n].hold_gpus == 0
