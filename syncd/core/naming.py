@@ -68,7 +68,8 @@ class NameMapper:
             try:
                 candidate = _FIELD.sub(lambda m: _group(match, m.group(1)), self.template)
             except (IndexError, KeyError):
-                return Mapped(None, f"node {name}: template {self.template!r} names a missing group")
+                problem = f"node {name}: template {self.template!r} names a missing group"
+                return Mapped(None, problem)
         else:
             return Mapped(None, f"node {name}: unknown name mapping mode {self.mode!r}")
         if not is_node_name(candidate):

@@ -132,7 +132,8 @@ def parse_label_selector(text: str) -> LabelSelector:
                 )
         if i < len(tokens):
             if tokens[i] != ",":
-                raise SelectorError(f"unable to parse requirement: found '{tokens[i]}', expected: ','")
+                raise SelectorError(
+                    f"unable to parse requirement: found '{tokens[i]}', expected: ','")
             i += 1
     return LabelSelector(tuple(reqs))
 
@@ -155,7 +156,9 @@ def _container_counts(
     return out
 
 
-def pod_request(pod: Mapping[str, Any], resources: Sequence[str]) -> tuple[dict[str, int], list[str]]:
+def pod_request(
+    pod: Mapping[str, Any], resources: Sequence[str]
+) -> tuple[dict[str, int], list[str]]:
     """The pod's effective request per resource (zeros omitted) and any bogus-value warnings."""
     spec = pod.get("spec") or {}
     warnings: list[str] = []

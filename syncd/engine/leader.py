@@ -94,6 +94,11 @@ class LeaderElector:
             except (OSError, asyncio.TimeoutError) as exc:
                 log.warning("lease update failed", extra={"error": str(exc),
                                                            "lease": self.name})
+            except Exception:
+                # A bug here must not take the daemon down: without the lease it only stops
+                # writing, which is the safe side.
+                log.exception("unexpected error in leader election", extra={"lease": self.name})
+                self._valid_until = 0.0
             self._announce()
             pause = self.renew_every if self.is_leader() else self.renew_every / 2
             await asyncio.sleep(pause * random.uniform(0.9, 1.1))
@@ -143,6 +148,8 @@ class LeaderElector:
         self.holder = self.identity
 
     async def _get(self) -> dict[str, Any] | None:
+        # With _preload_content=False the client hands back the raw response and does not
+        # raise on an error status, so the status is checked here.
         try:
             resp = await self.api.read_namespaced_lease(
                 self.name, self.namespace, _preload_content=False)
@@ -150,7 +157,12 @@ class LeaderElector:
             if exc.status == 404:
                 return None
             raise
-        raw: dict[str, Any] = json.loads(await resp.read())
+        body = await resp.read()
+        if resp.status == 404:
+            return None
+        if resp.status >= 400:
+            raise ApiException(status=resp.status, reason=body[:200].decode(errors="replace"))
+        raw: dict[str, Any] = json.loads(body)
         return raw
 
     async def _create(self, now: float) -> None:

@@ -115,7 +115,14 @@ class Reconciler:
             self._wake.clear()
             if trigger == "resync":
                 next_resync = time.monotonic() + self.resync_every
-            await self.reconcile(trigger)
+            try:
+                await self.reconcile(trigger)
+            except Exception:
+                # A bug in one pass must not stop reconciling; the next pass re-reads both
+                # views from scratch.
+                log.exception("reconcile failed")
+                self.metrics.reconciles.labels("failed").inc()
+                await asyncio.sleep(1.0)
 
     # --- one pass ---------------------------------------------------------------------------
 

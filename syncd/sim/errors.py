@@ -119,4 +119,5 @@ def too_large(requested: int, current: int) -> ApiError:
 
 
 UNAUTHORIZED = ApiError(401, "Unauthorized", "Unauthorized")
-NOT_FOUND_RESOURCE = ApiError(404, "NotFound", "the server could not find the requested resource", {})
+NOT_FOUND_RESOURCE = ApiError(
+    404, "NotFound", "the server could not find the requested resource", {})

@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter
 from dataclasses import replace
 
-from syncd.core.model import Action, ActionKind, SlurmView
+from syncd.core.model import Action, ActionKind, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.commands import check, check_hold, chunks, scontrol_argv
 from syncd.slurm.holds import Holds, per_node
@@ -44,6 +44,7 @@ class ScontrolPort:
         self.stats = ParseStats()
         #: Actions applied per kind (one action may take several Slurm calls).
         self.applied: Counter[str] = Counter()
+        self._last: dict[str, SlurmNode] = {}
 
     async def read(self) -> SlurmView:
         nodes_text, config_text, holds = await asyncio.gather(
@@ -55,6 +56,14 @@ class ScontrolPort:
         for name, gpus in per_node(holds).items():
             if name in nodes:
                 nodes[name] = replace(nodes[name], hold_gpus=gpus)
+        # Hand back the previous object for a node that did not change: the planner skips
+        # nodes whose snapshots are the very same objects (syncd.core.memory.Memory.settled).
+        last = self._last
+        for name, node in nodes.items():
+            prev = last.get(name)
+            if prev is not None and prev == node:
+                nodes[name] = prev
+        self._last = nodes
         return SlurmView(nodes=nodes, ok=True, boot_time=parse_boot_time(config_text))
 
     async def apply(self, action: Action) -> None:

@@ -149,3 +149,14 @@ async def test_planning_again_after_apply_writes_nothing(port: Port, slurm: Slur
     assert "gpu_avail_5" in view.nodes[n].active_features
     await reconcile(port, kube({n: 0}), policy, second.memory)
     assert (await port.read()).nodes[n].hold_gpus == 0
+
+
+async def test_scontrol_read_reuses_unchanged_node_objects(slurm: SlurmSandbox) -> None:
+    """The planner's settled cache relies on identical objects for unchanged nodes."""
+    from syncd.slurm.scontrol import ScontrolPort
+
+    port = ScontrolPort(slurm.settings())
+    first = await port.read()
+    second = await port.read()
+    same = [n for n in first.nodes if second.nodes[n] is first.nodes[n]]
+    assert len(same) >= len(first.nodes) - 1  # a node may change state between the reads

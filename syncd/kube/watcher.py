@@ -1,0 +1,147 @@
+"""The Kubernetes side of syncd: nodes and pods kept in step, exposed as a :class:`KubeView`.
+
+Two reflectors (nodes, pods) feed one :class:`ClusterState`. ``synced`` is false until both have
+completed a full list, and again while either watch has stayed broken for longer than
+``settings.stale_after``: the planner treats such a view as stale and does not drain on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from syncd.core.model import KubeView
+from syncd.core.naming import NameMapper
+from syncd.core.podgpu import PodHold, parse_label_selector
+from syncd.core.policy import Policy
+from syncd.kube.records import parse_node, parse_pod, pod_key
+from syncd.kube.state import ClusterState
+from syncd.kube.watching import Reflector, WatchStats
+from syncd.settings.kube import KubeSettings
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    """Implements :class:`syncd.core.ports.KubeSource`."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        settings: KubeSettings,
+        policy: Policy,
+        on_change: Callable[[frozenset[str]], None] | None = None,
+        *,
+        tombstone_ttl: float = 3600.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.on_change = on_change
+        self.clock = clock
+        self.stats = WatchStats()
+        self.resources = tuple(dict.fromkeys(r.name for r in policy.gpu_resources))
+        self.slurm_pods = parse_label_selector(settings.slurm_pod_selector)
+        rule = settings.name_mapping
+        self._keep_label = rule.key if rule.mode == "label" else ""
+        self._keep_annotation = rule.key if rule.mode == "annotation" else ""
+        self.state = ClusterState(NameMapper(rule), tombstone_ttl=tombstone_ttl, clock=clock)
+        core = client.CoreV1Api(api)
+        common: dict[str, Any] = {
+            "stats": self.stats, "page_size": settings.list_page_size,
+            "watch_timeout": float(settings.watch_timeout), "backoff_initial": backoff_initial,
+            "backoff_max": backoff_max, "clock": clock,
+        }
+        self._listing_nodes: list[Any] = []
+        self._listing_pods: dict[str, PodHold] = {}
+        self.nodes = Reflector(
+            kind="nodes", list_fn=core.list_node, selector=settings.node_selector,
+            begin_list=self._listing_nodes.clear, list_item=self._list_node,
+            end_list=self._end_nodes, apply=self._node_event, **common)
+        self.pods = Reflector(
+            kind="pods", list_fn=core.list_pod_for_all_namespaces,
+            begin_list=self._listing_pods.clear, list_item=self._list_pod,
+            end_list=self._end_pods, apply=self._pod_event, **common)
+
+    # -- parsing ---------------------------------------------------------------------------
+    def _warn(self, warnings: list[str]) -> None:
+        for w in warnings:
+            self.stats.skipped += 1
+            log.warning("skipped a bogus value: %s", w)
+
+    def _parse_node(self, obj: dict[str, Any]) -> Any:
+        rec, warnings = parse_node(obj, self.resources, self._keep_label, self._keep_annotation)
+        self._warn(warnings)
+        return rec
+
+    def _parse_pod(self, obj: dict[str, Any]) -> PodHold | None:
+        hold, warnings = parse_pod(obj, self.resources, self.slurm_pods)
+        self._warn(warnings)
+        return hold
+
+    def _list_node(self, obj: dict[str, Any]) -> None:
+        self._listing_nodes.append(self._parse_node(obj))
+
+    def _list_pod(self, obj: dict[str, Any]) -> None:
+        hold = self._parse_pod(obj)
+        if hold is not None:
+            self._listing_pods[pod_key(obj)] = hold
+
+    def _end_nodes(self) -> None:
+        self.state.replace_nodes(self._listing_nodes)
+        self._listing_nodes.clear()
+        self._changed()
+
+    def _end_pods(self) -> None:
+        self.state.replace_pods(self._listing_pods)
+        self._listing_pods.clear()
+        self._changed()
+
+    def _node_event(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.state.delete_node(str((obj.get("metadata") or {}).get("name", "")))
+        else:
+            self.state.put_node(self._parse_node(obj))
+        self._changed()
+
+    def _pod_event(self, kind: str, obj: dict[str, Any]) -> None:
+        hold = None if kind == "DELETED" else self._parse_pod(obj)
+        self.state.put_pod(pod_key(obj), hold)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is None:
+            return
+        changed = self.state.flush()
+        if changed:
+            try:
+                self.on_change(changed)
+            except Exception:  # the engine's callback must not break the watch loop
+                log.exception("on_change callback failed")
+
+    # -- public ----------------------------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        if not (self.nodes.listed and self.pods.listed):
+            return False
+        now = self.clock()
+        for r in (self.nodes, self.pods):
+            if r.broken_since is not None and now - r.broken_since > self.settings.stale_after:
+                return False
+        return True
+
+    def view(self) -> KubeView:
+        self.state.expire_tombstones()
+        return self.state.view(self.synced)
+
+    async def run(self) -> None:
+        """Watch nodes and pods until cancelled; never raises on API errors."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.nodes.run(), name="syncd-kube-nodes")
+            group.create_task(self.pods.run(), name="syncd-kube-pods")
