@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential, wait_random
 
 from syncd.core.model import DriftEvent, EventType
 from syncd.events.envelope import encode, envelope, node_removed, source_uri
@@ -79,7 +79,7 @@ class Outbox:
         self.spool = Spool(spool_dir, fsync=settings.fsync, sinks=names)
         self._stats = {n: SinkStats() for n in names}
         self._wake = {n: asyncio.Event() for n in names}
-        self._progress: asyncio.Condition | None = None
+        self._progress = asyncio.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._running = False
@@ -105,8 +105,9 @@ class Outbox:
 
     async def run(self) -> None:
         """Deliver until :meth:`aclose` (or cancellation); closes the sinks on the way out."""
+        if self._stopping.is_set():
+            return  # closed before it ever ran
         self._loop = asyncio.get_running_loop()
-        self._progress = asyncio.Condition()
         self._running = True
         self._stopped.clear()
         try:
@@ -132,8 +133,6 @@ class Outbox:
         target = self.spool.last
         if all(self.spool.cursor(s.name) >= target for s in self.sinks):
             return True
-        if self._progress is None:
-            return False  # not running: nothing will move
         progress = self._progress
 
         async def caught_up() -> None:
@@ -151,7 +150,7 @@ class Outbox:
     async def aclose(self, *, flush_timeout: float = 5.0) -> bool:
         """Flush (bounded), stop the lanes, close sinks and spool. Returns the flush result;
         whatever was not delivered stays in the spool for the next start."""
-        flushed = await self.flush(flush_timeout) if self._running else False
+        flushed = await self.flush(flush_timeout)
         self._stopping.set()
         if self._running:
             await self._stopped.wait()
@@ -236,9 +235,10 @@ class Outbox:
                         sink.name, state.attempt_number, error,
                         exc_info=None if isinstance(error, SinkError) else error)
 
+        backoff = wait_exponential(multiplier=0.05, max=self.settings.retry_max)
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(initial=0.05, max=self.settings.retry_max, jitter=0.1),
+            wait=backoff + wait_random(0, 0.1),
             before_sleep=failed,
             reraise=True,
         )
@@ -262,9 +262,8 @@ class Outbox:
         await sink.send(batch)
         await asyncio.to_thread(self.spool.ack, sink.name, batch[-1].seq)
         self._stats[sink.name].delivered += len(batch)
-        if self._progress is not None:
-            async with self._progress:
-                self._progress.notify_all()
+        async with self._progress:
+            self._progress.notify_all()
         return len(batch)
 
 

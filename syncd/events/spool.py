@@ -17,6 +17,8 @@ fsync policy (``EventsSettings.fsync``), mapped onto SQLite's ``synchronous`` pr
   (never corrupts the file).
 - ``batch``: ``synchronous=FULL`` and one transaction per ``append``: one fsync per batch.
 - ``always``: ``synchronous=FULL`` and one transaction per event: one fsync per event.
+
+Cursor moves are never fsynced on their own (see :meth:`Spool.ack`).
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / self.FILENAME
         self._per_event = fsync == "always"
+        self._sync = "NORMAL" if fsync == "off" else "FULL"
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'NORMAL' if fsync == 'off' else 'FULL'}")
+        self._db.execute(f"PRAGMA synchronous={self._sync}")
         self._db.execute("PRAGMA busy_timeout=5000")
         for statement in _SCHEMA:
             self._db.execute(statement)
@@ -114,6 +117,10 @@ class Spool:
                 return
             self._cursors[sink] = seq
             floor = min(self._cursors.values())
+            # A cursor move needs no fsync of its own: if a power loss undoes it, the sink
+            # gets those events again (at-least-once), never fewer. The next append's fsync
+            # makes it durable anyway, since WAL commits are ordered.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
@@ -127,6 +134,8 @@ class Spool:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._db.execute(f"PRAGMA synchronous={self._sync}")
             self._first = max(self._first, floor + 1)
 
     def trim(self, *, max_events: int, older_than: float) -> dict[str, int]:

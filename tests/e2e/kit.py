@@ -1,0 +1,172 @@
+"""Runs syncd as a real subprocess, the way an operator would, and talks to its HTTP port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.fixtures.brokers import free_port
+
+
+def syncd_config(
+    path: Path,
+    *,
+    kubeconfig: Path,
+    slurm_conf: str,
+    state_dir: Path,
+    redis_url: str,
+    stream: str,
+    mqtt_host: str,
+    mqtt_port: int,
+    mqtt_prefix: str,
+    identity: str,
+    lease: str,
+    port: int,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
+    cfg: dict[str, Any] = {
+        "cluster": "e2e",
+        "kubernetes": {"kubeconfig": str(kubeconfig), "stale_after": "10s"},
+        "slurm": {"backend": "scontrol", "conf": slurm_conf, "retries": 1,
+                  "retry_wait": "100ms", "calls_per_second": 100.0, "burst": 50},
+        "policy": {"drain_after": "2s", "resume_after": "2s",
+                   "breaker": {"max_drain_percent": 50.0}},
+        "events": {"redis": {"url": redis_url, "stream": stream},
+                   "mqtt": {"enabled": True, "host": mqtt_host, "port": mqtt_port,
+                            "topic_prefix": mqtt_prefix}},
+        "daemon": {"listen": f"127.0.0.1:{port}", "state_dir": str(state_dir),
+                   "debounce": "20ms", "resync_every": "30s",
+                   "leader_election": {"lease_name": lease, "lease_namespace": "default",
+                                       "identity": identity, "lease_duration": "4s",
+                                       "renew_every": "1s"}},
+        "logging": {"format": "json", "level": "info"},
+    }
+    for dotted, value in (overrides or {}).items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@dataclass
+class Syncd:
+    config: Path
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, config: Path, port: int, log: Path, env: dict[str, str]) -> Syncd:
+        s = cls(config, port, log, env=env)
+        out = open(log, "ab")  # noqa: SIM115 (handed to the child; closed with it)
+        s.proc = subprocess.Popen([sys.executable, "-m", "syncd", "run", "--config", str(config)],
+                                  stdout=out, stderr=out, env=env)
+        out.close()
+        return s
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:  # noqa: S310
+                body = r.read()
+                status = r.status
+        except urllib.error.HTTPError as exc:
+            body, status = exc.read(), exc.code
+        ctype = "json" if body[:1] in (b"{", b"[") else "text"
+        return status, json.loads(body) if ctype == "json" else body.decode()
+
+    def ready(self) -> dict[str, Any] | None:
+        try:
+            status, body = self.get("/readyz")
+        except (urllib.error.URLError, OSError):
+            return None
+        return body if status == 200 and isinstance(body, dict) else None
+
+    def wait_ready(self, timeout: float = 30.0, role: str | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"syncd exited {self.proc.returncode}:\n{self.tail()}")
+            r = self.ready()
+            if r is not None and (role is None or r.get("role") == role):
+                return r
+            time.sleep(0.1)
+        raise AssertionError(f"syncd not ready{' as ' + role if role else ''}:\n{self.tail()}")
+
+    def metric(self, name: str, **labels: str) -> float:
+        _, text = self.get("/metrics")
+        total = 0.0
+        for line in str(text).splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def writes(self) -> float:
+        """Slurm writes made by this process (every op but reads)."""
+        _, text = self.get("/metrics")
+        total = 0.0
+        for line in str(text).splitlines():
+            if line.startswith("syncd_slurm_calls_total{") and 'op="read"' not in line:
+                total += float(line.rpartition(" ")[2])
+        return total
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def logs(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def child_env(slurm_conf: str) -> dict[str, str]:
+    env = dict(os.environ, SLURM_CONF=slurm_conf, PYTHONUNBUFFERED="1")
+    for key in [k for k in env if k.startswith("SYNCD_")]:
+        del env[key]
+    return env
+
+
+def new_port() -> int:
+    return free_port()

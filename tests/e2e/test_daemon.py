@@ -1,0 +1,242 @@
+"""syncd end to end: a real subprocess, the real Slurm sandbox, the Kubernetes simulator, real
+Redis and Mosquitto. The simulator runs in this test's event loop, so every blocking call here
+goes through a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+import redis
+
+from syncd.events.schemas import validate_event
+from syncd.sim.client import SimClient
+from syncd.sim.server import SimServer
+from tests.e2e.kit import Syncd, child_env, new_port, syncd_config
+from tests.fixtures.brokers import Addr
+from tests.fixtures.kube import ADMIN_TOKEN, sim_config
+from tests.fixtures.slurm import SlurmSandbox, start_sandbox
+
+NODES = 8
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
+    """A sandbox of this module's own: the daemon reconciles every node it sees."""
+    b = start_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES)
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[tuple[SimServer, SimClient, Path]]:
+    server = SimServer(sim_config())
+    await server.start()
+    async with SimClient(server.url, ADMIN_TOKEN) as c:
+        await c.pool(NODES)
+        yield server, c, server.write_kubeconfig(tmp_path / "kubeconfig")
+    await server.stop()
+
+
+async def until(check: Callable[[], Any], *, within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        got = await asyncio.to_thread(check)
+        if got:
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {within}s waiting for {what}")
+
+
+def node_fields(box: SlurmSandbox, node: str) -> dict[str, str]:
+    line = box.run("scontrol", "-o", "show", "node", node).stdout
+    fields: dict[str, str] = {}
+    for part in line.split():
+        k, sep, v = part.partition("=")
+        if sep:
+            fields[k] = v
+    fields["_line"] = line
+    return fields
+
+
+def features(box: SlurmSandbox, node: str) -> set[str]:
+    return set(node_fields(box, node).get("AvailableFeatures", "").split(","))
+
+
+def drained(box: SlurmSandbox, node: str) -> bool:
+    return "DRAIN" in node_fields(box, node).get("State", "")
+
+
+def holds(box: SlurmSandbox, node: str) -> int:
+    out = box.run("squeue", "-h", "-w", node, "-n", "syncd-hold", "-o", "%i").stdout
+    return len(out.split())
+
+
+def reset_nodes(box: SlurmSandbox) -> None:
+    """Undo what an earlier test left (drains, holds) so each test starts clean."""
+    box.run("scancel", "-n", "syncd-hold", check=False)
+    for n in box.nodes:
+        if drained(box, n):
+            box.run("scontrol", "update", f"NodeName={n}", "State=RESUME", check=False)
+
+
+def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
+    r = redis.Redis(host=addr.host, port=addr.port)
+    try:
+        return [json.loads(f[b"event"]) for _, f in r.xrange(stream)]
+    finally:
+        r.close()
+
+
+def _start(box: SlurmSandbox, tmp: Path, kubeconfig: Path, redis_addr: Addr, stream: str,
+           mqtt_addr: Addr, mqtt_prefix: str, identity: str, lease: str) -> Syncd:
+    port = new_port()
+    state = tmp / f"state-{identity}"
+    cfg = syncd_config(
+        tmp / f"syncd-{identity}.yaml", kubeconfig=kubeconfig, slurm_conf=box.conf,
+        state_dir=state, redis_url=f"redis://{redis_addr.host}:{redis_addr.port}/0",
+        stream=stream, mqtt_host=mqtt_addr.host, mqtt_port=mqtt_addr.port,
+        mqtt_prefix=mqtt_prefix, identity=identity, lease=lease, port=port)
+    return Syncd.start(cfg, port, tmp / f"{identity}.log", child_env(box.conf))
+
+
+async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
+    box: SlurmSandbox,
+    cluster: tuple[SimServer, SimClient, Path],
+    redis_addr: Addr,
+    redis_stream: str,
+    mqtt_addr: Addr,
+    mqtt_prefix: str,
+    tmp_path: Path,
+) -> None:
+    _, sim, kubeconfig = cluster
+    await asyncio.to_thread(reset_nodes, box)
+    d = _start(box, tmp_path, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
+               "e2e-a", "e2e-single")
+    try:
+        await asyncio.to_thread(d.wait_ready, 40.0, "leader")
+        await until(lambda: "gpu_avail_8" in features(box, "gpu008"), within=15,
+                    what="initial capacity features")
+
+        # An operator drains gpu003 by hand: syncd must leave it alone throughout.
+        box.run("scontrol", "update", "NodeName=gpu003", "State=DRAIN",
+                "Reason=operator: fan replacement")
+
+        # Pods take 3 GPUs on gpu001: features and placeholder holds follow.
+        await sim.start_pods([{"name": f"train-{i}", "node": "gpu001", "gpus": 1,
+                               "namespace": "ml"} for i in range(3)])
+        await until(lambda: "gpu_avail_5" in features(box, "gpu001"), within=10,
+                    what="gpu_avail_5 on gpu001")
+        await until(lambda: holds(box, "gpu001") == 3, within=10, what="3 holds on gpu001")
+
+        # gpu002 goes NotReady: drained within drain_after (2 s) + 1 s.
+        t0 = time.monotonic()
+        await sim.set_ready("gpu002", False)
+        await until(lambda: drained(box, "gpu002"), within=10, what="gpu002 drained")
+        took = time.monotonic() - t0
+        assert took <= 3.0, f"NotReady -> drained took {took:.2f}s (drain_after 2s + 1s)"
+        reason = node_fields(box, "gpu002")["_line"]
+        assert "syncd: k8s node NotReady #" in reason
+
+        # It recovers: resumed after resume_after (2 s).
+        await sim.set_ready("gpu002", True)
+        await until(lambda: not drained(box, "gpu002"), within=15, what="gpu002 resumed")
+
+        # The operator's drain is untouched.
+        f3 = await asyncio.to_thread(node_fields, box, "gpu003")
+        assert "DRAIN" in f3["State"] and "operator: fan replacement" in f3["_line"]
+
+        # The runbook API sees the same picture.
+        status, st = await asyncio.to_thread(d.get, "/api/v1/status")
+        assert status == 200
+        rows = {r["name"]: r for r in st["nodes"]}
+        assert rows["gpu001"]["gpus"] == {"allocatable": 8, "held": 3, "usable": 5}
+        assert rows["gpu003"]["owner"] not in ("", "syncd")
+
+        # Events: on the Redis stream in order, each valid against the schema.
+        def have_resume() -> list[dict[str, Any]] | None:
+            evs = stream_events(redis_addr, redis_stream)
+            ok = any(e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu002"
+                     and e["data"]["action"] == "resume" for e in evs)
+            return evs if ok else None
+
+        events = await until(have_resume, within=10, what="resume event on Redis")
+        for e in events:
+            validate_event(e)
+        seqs = [int(e["sequence"]) for e in events]
+        assert seqs == sorted(seqs)
+        kinds = [(e["subject"], e["data"].get("action")) for e in events
+                 if e["type"] == "io.syncd.node.action.v1"]
+        assert kinds.index(("gpu002", "drain")) < kinds.index(("gpu002", "resume"))
+        assert not any(s == "gpu003" and a in ("drain", "resume") for s, a in kinds)
+
+        # MQTT carries the retained per-node state.
+        async with aiomqtt.Client(mqtt_addr.host, mqtt_addr.port) as m:
+            await m.subscribe(f"{mqtt_prefix}/nodes/gpu002")
+            msg = await asyncio.wait_for(anext(aiter(m.messages)), 10)
+            assert msg.retain and json.loads(bytes(msg.payload))["subject"] == "gpu002"
+
+        # SIGTERM: clean exit, the spool flushed, the lease released.
+        d.signal(signal.SIGTERM)
+        code = await asyncio.to_thread(d.wait, 30.0)
+        assert code == 0, d.tail()
+        stopped = [r for r in d.logs() if r.get("msg") == "stopped"]
+        assert stopped and stopped[-1]["outbox_flushed"] is True, d.tail()
+        assert all(v == 0 for v in stopped[-1]["backlog"].values())
+    finally:
+        d.kill()
+
+
+async def test_leader_election_single_writer_and_takeover(
+    box: SlurmSandbox,
+    cluster: tuple[SimServer, SimClient, Path],
+    redis_addr: Addr,
+    redis_stream: str,
+    mqtt_addr: Addr,
+    mqtt_prefix: str,
+    tmp_path: Path,
+) -> None:
+    _, sim, kubeconfig = cluster
+    await asyncio.to_thread(reset_nodes, box)
+    a = _start(box, tmp_path, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
+               "replica-a", "e2e-ha")
+    b: Syncd | None = None
+    try:
+        await asyncio.to_thread(a.wait_ready, 40.0, "leader")
+        b = _start(box, tmp_path, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
+                   "replica-b", "e2e-ha")
+        await asyncio.to_thread(b.wait_ready, 40.0, "standby")
+
+        await sim.start_pods([{"name": "p4", "node": "gpu004", "gpus": 2, "namespace": "ml"}])
+        await until(lambda: "gpu_avail_6" in features(box, "gpu004"), within=10,
+                    what="leader writes gpu004")
+        await asyncio.sleep(1.0)  # give a would-be second writer the chance to misbehave
+        assert await asyncio.to_thread(a.writes) > 0
+        assert await asyncio.to_thread(b.writes) == 0, "the standby wrote to Slurm"
+
+        a.kill()  # SIGKILL: no lease release, the standby must wait for expiry
+        t0 = time.monotonic()
+        await asyncio.to_thread(b.wait_ready, 15.0, "leader")
+        took = time.monotonic() - t0
+        assert took <= 4.0 + 2.0, f"takeover took {took:.1f}s with a 4s lease"
+
+        await sim.start_pods([{"name": "p5", "node": "gpu005", "gpus": 3, "namespace": "ml"}])
+        await until(lambda: "gpu_avail_5" in features(box, "gpu005"), within=10,
+                    what="new leader writes gpu005")
+        assert await asyncio.to_thread(b.writes) > 0
+        sources = {e["source"] for e in stream_events(redis_addr, redis_stream)
+                   if e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu005"}
+        assert sources == {"syncd://e2e/replica-b"}
+    finally:
+        a.kill()
+        if b is not None:
+            b.kill()
