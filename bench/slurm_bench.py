@@ -20,7 +20,6 @@ from pathlib import Path
 
 from syncd.core.batching import batch
 from syncd.core.model import Action, ActionKind, NodeChange
-from syncd.core.policy import Seconds
 from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.parse import parse_nodes
 from syncd.slurm.scontrol import ScontrolPort
@@ -37,7 +36,7 @@ def sandbox(cmd: str, path: Path, *args: str) -> None:
 def fast(conf: Path) -> SlurmSettings:
     """No rate limit, so latency is Slurm's own and not the token bucket's."""
     return SlurmSettings(conf=str(conf), calls_per_second=10_000.0, burst=10_000,
-                         timeout=Seconds(30.0))
+                         timeout=30.0)
 
 
 async def timed(fn: Callable[[], Awaitable[object]], n: int) -> list[float]:

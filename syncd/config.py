@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from syncd.core.policy import Policy, Seconds, template_problems
+from syncd.core.policy import DURATION, Policy, template_problems
 from syncd.settings import Settings
 
 __all__ = ["ConfigError", "load", "load_file", "parse_duration"]
@@ -119,7 +119,7 @@ def _build(cls: type[Any], raw: object, path: str, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
         problems.append(f"{path or '(top level)'}: expected a mapping, got {_kind(raw)}")
         return cls()
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
@@ -141,9 +141,9 @@ def _build(cls: type[Any], raw: object, path: str, problems: list[str]) -> Any:
 
 def _convert(hint: Any, value: object, where: str, problems: list[str]) -> Any:
     origin = typing.get_origin(hint)
-    if hint is Seconds:
+    if origin is typing.Annotated and DURATION in hint.__metadata__:
         try:
-            return Seconds(parse_duration(value))
+            return parse_duration(value)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             return _BAD

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.error
@@ -30,10 +31,8 @@ def base_url(url: str | None, config: str | None) -> str:
     listen = "127.0.0.1:8080"
     path = config or os.environ.get("SYNCD_CONFIG")
     if path:
-        try:
+        with contextlib.suppress(ConfigError):
             listen = load_file(path).daemon.listen
-        except ConfigError:
-            pass
     host, _, port = listen.rpartition(":")
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = "127.0.0.1"
@@ -43,8 +42,11 @@ def base_url(url: str | None, config: str | None) -> str:
 def call(base: str, path: str, body: dict[str, Any] | None = None,
          timeout: float = 10.0) -> dict[str, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method="POST" if body is not None
-                                 else "GET", headers={"Content-Type": "application/json"})
+    if not base.startswith(("http://", "https://")):
+        raise Unreachable(f"{base}: the daemon URL must be http:// or https://")
+    req = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        base + path, data=data, method="POST" if body is not None else "GET",
+        headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (our URL)
             out: dict[str, Any] = json.loads(resp.read())

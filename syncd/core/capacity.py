@@ -64,9 +64,9 @@ def desired_features(
     avail = s.available_features
     match = owned.fullmatch
     kept = tuple(f for f in avail if match(f) is None)
-    if len(kept) + len(ours) == len(avail) and s.active_features == avail:
-        if all(f in avail for f in ours):
-            return None
+    if (len(kept) + len(ours) == len(avail) and s.active_features == avail
+            and all(f in avail for f in ours)):
+        return None
     want = kept + ours
     want_set = set(want)
     if want_set == set(avail) and want_set == set(s.active_features):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from syncd.core.capacity import owned_feature_pattern, usable_total
 from syncd.core.causes import assess
 from syncd.core.memory import Memory
-from syncd.core.model import KubeNode, KubeView, SlurmNode, SlurmView
+from syncd.core.model import KubeNode, KubeView, SlurmView
 from syncd.core.ownership import owner_of, owns
 from syncd.core.policy import Policy
 from syncd.core.snapshots import kube_json, slurm_json
@@ -102,4 +102,5 @@ def report(
 
 def detail(name: str, k8s: KubeView, slurm: SlurmView) -> dict[str, object]:
     """Both raw snapshots, for ``syncd why --output json``."""
-    return {"kubernetes": kube_json(k8s.nodes.get(name)), "slurm": slurm_json(slurm.nodes.get(name))}
+    return {"kubernetes": kube_json(k8s.nodes.get(name)),
+            "slurm": slurm_json(slurm.nodes.get(name))}

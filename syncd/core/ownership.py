@@ -4,8 +4,9 @@ A reason is syncd's when it is exactly what syncd wrote: the ledger in memory ho
 and the text ends in a short keyed token over the text so that ownership survives a lost ledger
 (a restarted pod with a fresh state directory) without ever matching a reason an operator typed
 or edited. The token does not cover the node name on purpose: one cause gives one reason, so a
-thousand drains for the same cause still batch into ten hostlist calls. Prefix matching alone is not enough: NHC (mej/nhc#134) and ParallelCluster
-(aws-parallelcluster#7465) both undid admin drains that merely looked like their own.
+thousand drains for the same cause still batch into ten hostlist calls. Prefix matching alone
+is not enough: NHC (mej/nhc#134) and ParallelCluster (aws-parallelcluster#7465) both undid
+admin drains that merely looked like their own.
 """
 
 from __future__ import annotations

@@ -280,7 +280,8 @@ def _breaker(
         events.append(DriftEvent(EventType.BREAKER, "", {
             "state": "closed", "why": f"auto reset after {cfg.auto_reset_after:.0f}s",
             "withheld": []}))
-        b = BreakerMemory()
+        # Closing by timer keeps the window's drains: the bound still holds across it.
+        b = BreakerMemory(drains=b.drains)
     if b.open:
         return b, candidates, [], events
 

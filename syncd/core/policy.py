@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import NewType
+from typing import Annotated
 
+#: Marks a float field as a duration for the config loader.
+DURATION = "duration"
 #: Seconds, written in the config file as ``30s``, ``5m``, ``1h``, ``250ms`` or a number.
-Seconds = NewType("Seconds", float)
+Seconds = Annotated[float, DURATION]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +49,9 @@ class Flap:
     """More than ``max_drains`` drains within ``window`` marks a node as flapping."""
 
     max_drains: int = 3
-    window: Seconds = Seconds(600.0)
-    backoff_base: Seconds = Seconds(120.0)
-    backoff_max: Seconds = Seconds(3600.0)
+    window: Seconds = 600.0
+    backoff_base: Seconds = 120.0
+    backoff_max: Seconds = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +60,17 @@ class Breaker:
 
     ``max_drain_percent`` is of all Slurm nodes syncd manages; ``max_drain_gpus`` counts the
     Slurm GPUs (Gres) of the drained nodes; ``min_nodes`` keeps a small cluster (where the
-    percentage rounds down to zero) able to drain at all. A tripped breaker stays open until reset by an
-    operator (``syncd breaker reset``), or after ``auto_reset_after`` if that is above 0.
+    percentage rounds down to zero) able to drain at all. A tripped breaker stays open
+    until reset by an operator (``syncd breaker reset``), or after ``auto_reset_after`` if
+    that is above 0.
     """
 
     enabled: bool = True
     max_drain_percent: float = 20.0
     min_nodes: int = 1
     max_drain_gpus: int = 512
-    window: Seconds = Seconds(600.0)
-    auto_reset_after: Seconds = Seconds(0.0)
+    window: Seconds = 600.0
+    auto_reset_after: Seconds = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +83,8 @@ class Capacity:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    drain_after: Seconds = Seconds(30.0)
-    resume_after: Seconds = Seconds(60.0)
+    drain_after: Seconds = 30.0
+    resume_after: Seconds = 60.0
     reason_prefix: str = "syncd:"
     ownership_key: str = ""
     drain_taints: tuple[str, ...] = (

@@ -40,7 +40,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     d = settings.daemon
     identity = identity_of(settings)
     state_dir = Path(d.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     spool_dir = Path(settings.events.spool_dir or state_dir / "spool")
     metrics = Metrics()
 

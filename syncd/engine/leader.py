@@ -91,7 +91,7 @@ class LeaderElector:
             except ApiException as exc:
                 log.warning("lease update failed", extra={"status": exc.status,
                                                            "lease": self.name})
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 log.warning("lease update failed", extra={"error": str(exc),
                                                            "lease": self.name})
             except Exception:

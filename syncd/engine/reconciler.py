@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from syncd.core import manual
-from syncd.core.memory import Memory, reset_breaker
+from syncd.core.memory import reset_breaker
 from syncd.core.model import (
     Action,
     ActionKind,

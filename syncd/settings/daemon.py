@@ -13,8 +13,8 @@ class LeaderElection:
     lease_name: str = "syncd"
     lease_namespace: str = "default"
     identity: str = ""
-    lease_duration: Seconds = Seconds(15.0)
-    renew_every: Seconds = Seconds(5.0)
+    lease_duration: Seconds = 15.0
+    renew_every: Seconds = 5.0
 
     def problems(self) -> list[str]:
         if self.renew_every >= self.lease_duration:
@@ -26,8 +26,8 @@ class LeaderElection:
 class DaemonSettings:
     listen: str = "127.0.0.1:8080"
     state_dir: str = "/var/lib/syncd"
-    debounce: Seconds = Seconds(0.05)
-    resync_every: Seconds = Seconds(300.0)
+    debounce: Seconds = 0.05
+    resync_every: Seconds = 300.0
     dry_run: bool = False
     leader_election: LeaderElection = field(default_factory=LeaderElection)
 

@@ -15,7 +15,7 @@ class RedisSink:
     maxlen: int = 100000
     publish_channel: str = ""
     #: Connect and per-command timeout; a broker that hangs fails the batch after this long.
-    timeout: Seconds = Seconds(5.0)
+    timeout: Seconds = 5.0
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -43,7 +43,7 @@ class MqttSink:
     cert_file: str = ""
     key_file: str = ""
     #: How long a QoS 1 publish may wait for the broker's PUBACK before the batch is retried.
-    timeout: Seconds = Seconds(10.0)
+    timeout: Seconds = 10.0
     keepalive: int = 30
 
     def problems(self) -> list[str]:
@@ -72,10 +72,10 @@ class EventsSettings:
 
     spool_dir: str = ""
     spool_max_events: int = 100000
-    spool_max_age: Seconds = Seconds(86400.0)
+    spool_max_age: Seconds = 86400.0
     fsync: str = "batch"
     batch_size: int = 500
-    retry_max: Seconds = Seconds(5.0)
+    retry_max: Seconds = 5.0
     redis: RedisSink = field(default_factory=RedisSink)
     mqtt: MqttSink = field(default_factory=MqttSink)
 

@@ -45,8 +45,8 @@ class KubeSettings:
     node_selector: str = ""
     slurm_pod_selector: str = "app.kubernetes.io/name=slurmd"
     name_mapping: NameMapping = field(default_factory=NameMapping)
-    stale_after: Seconds = Seconds(30.0)
-    watch_timeout: Seconds = Seconds(300.0)
+    stale_after: Seconds = 30.0
+    watch_timeout: Seconds = 300.0
     list_page_size: int = 5000
 
     def problems(self) -> list[str]:

@@ -18,7 +18,7 @@ class SlurmSettings:
     backend: str = "auto"
     bin_dir: str = ""
     conf: str = ""
-    timeout: Seconds = Seconds(10.0)
+    timeout: Seconds = 10.0
     calls_per_second: float = 20.0
     burst: int = 10
     retries: int = 3
@@ -30,7 +30,7 @@ class SlurmSettings:
     #: Nodes per ``scontrol update`` hostlist (ParallelCluster's 100; prior-art.md).
     max_nodes_per_call: int = 100
     #: First wait between retries of a transient error; doubles up to 5 s.
-    retry_wait: Seconds = Seconds(0.5)
+    retry_wait: Seconds = 0.5
 
     def problems(self) -> list[str]:
         out: list[str] = []

@@ -85,7 +85,7 @@ class Syncd:
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as r:  # noqa: S310
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:
                 body = r.read()
                 status = r.status
         except urllib.error.HTTPError as exc:

@@ -92,7 +92,8 @@ def reset_nodes(box: SlurmSandbox) -> None:
 def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
     r = redis.Redis(host=addr.host, port=addr.port)
     try:
-        return [json.loads(f[b"event"]) for _, f in r.xrange(stream)]
+        entries: Any = r.xrange(stream)
+        return [json.loads(f[b"event"]) for _, f in entries]
     finally:
         r.close()
 

@@ -18,7 +18,7 @@ from tests.events.helpers import numbered
 
 async def main(args: argparse.Namespace) -> int:
     cfg = EventsSettings(
-        batch_size=args.batch, retry_max=0.5,  # type: ignore[arg-type]
+        batch_size=args.batch, retry_max=0.5,
         redis=RedisSink(url=args.redis, stream=args.stream),
         mqtt=MqttSink(enabled=True, port=args.mqtt_port, topic_prefix=args.prefix),
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from syncd.core.policy import GpuResource, Policy, Seconds
+from syncd.core.policy import GpuResource, Policy
 from syncd.kube.watcher import Watcher
 from syncd.settings.kube import KubeSettings
 
@@ -24,7 +24,7 @@ async def running(api: client.ApiClient, *, policy: Policy = POLICY,
                   changes: list[frozenset[str]] | None = None,
                   **settings: Any) -> AsyncIterator[Watcher]:
     """A started Watcher (short back-off); cancelled and awaited on exit."""
-    base = KubeSettings(stale_after=Seconds(2.0), watch_timeout=Seconds(30.0))
+    base = KubeSettings(stale_after=2.0, watch_timeout=30.0)
     watcher = Watcher(api, replace(base, **settings), policy,
                       on_change=changes.append if changes is not None else None,
                       backoff_initial=0.05, backoff_max=0.3)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from syncd.core.memory import Memory
 from syncd.core.model import KubeNode, KubeView, SlurmNode, SlurmView
 from syncd.core.planner import Plan, plan
-from syncd.core.policy import Policy, Seconds
+from syncd.core.policy import Policy
 from syncd.core.ports import SlurmPort
 
 GPU = "nvidia.com/gpu"
@@ -28,7 +28,7 @@ def kube(nodes: Mapping[str, int]) -> KubeView:
 def policy_for(*nodes: str) -> Policy:
     """Only these nodes are managed, so the other sandbox nodes never become drain candidates."""
     return Policy(managed_nodes="|".join(re.escape(n) for n in nodes),
-                  resume_after=Seconds(0.0))
+                  resume_after=0.0)
 
 
 async def reconcile(

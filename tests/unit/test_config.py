@@ -25,7 +25,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(getattr(value, f.name), f"{prefix}{f.name}."))
         return out
     if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-        return {prefix[:-1]: [dataclasses.asdict(v) for v in value]}  # type: ignore[call-overload]
+        return {prefix[:-1]: [dataclasses.asdict(v) for v in value]}
     return {prefix[:-1]: list(value) if isinstance(value, tuple) else value}
 
 
@@ -50,14 +50,16 @@ def _flatten_raw(raw: Any, prefix: str = "") -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("raw", "needle"),
     [
-        ({"policy": {"drain_aftr": "10s"}}, "policy.drain_aftr: unknown key (did you mean 'drain_after'?)"),
+        ({"policy": {"drain_aftr": "10s"}},
+         "policy.drain_aftr: unknown key (did you mean 'drain_after'?)"),
         ({"policy": {"resume_after": "-5s"}}, "policy.resume_after:"),
         ({"policy": {"drain_after": "soon"}}, "policy.drain_after:"),
         ({"policy": {"gpu_resources": [{"name": "x", "feature_template": "gpu avail"}]}},
          "policy.gpu_resources[0].feature_template: must contain {n}"),
         ({"policy": {"gpu_resources": [{"name": "x", "feature_template": "a,b_{n}"}]}},
          "policy.gpu_resources[0].feature_template: produces"),
-        ({"policy": {"breaker": {"enabled": "yes please"}}}, "policy.breaker.enabled: expected true"),
+        ({"policy": {"breaker": {"enabled": "yes please"}}},
+         "policy.breaker.enabled: expected true"),
         ({"policy": {"breaker": {"max_drain_percent": 150}}}, "policy.breaker.max_drain_percent"),
         ({"policy": {"batch_size": 0}}, "policy.batch_size: must be 1 or more"),
         ({"policy": {"managed_nodes": "gpu["}}, "policy.managed_nodes: not a regular expression"),
@@ -91,7 +93,7 @@ def test_environment_overrides_file_values() -> None:
 
 
 def test_a_misspelled_environment_override_is_an_error_too() -> None:
-    with pytest.raises(ConfigError, match="policy.drain_aftr: unknown key"):
+    with pytest.raises(ConfigError, match=r"policy\.drain_aftr: unknown key"):
         load({}, {"SYNCD_POLICY__DRAIN_AFTR": "5s"})
 
 
@@ -121,7 +123,8 @@ def test_check_config_accepts_the_example() -> None:
     [
         ("policy:\n  drain_aftr: 10s\n", "policy.drain_aftr"),
         ("policy:\n  drain_after: -10s\n", "policy.drain_after"),
-        ("policy:\n  gpu_resources:\n    - name: nvidia.com/gpu\n      feature_template: 'gpu avail {n}'\n",
+        ("policy:\n  gpu_resources:\n    - name: nvidia.com/gpu\n"
+         "      feature_template: 'gpu avail {n}'\n",
          "policy.gpu_resources[0].feature_template"),
         ("policy: [unclosed\n", "not valid YAML"),
     ],

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from syncd.core import manual
-from syncd.core.batching import expand
+from syncd.core.batching import batch, expand
 from syncd.core.memory import Memory, reset_breaker
-from syncd.core.model import ActionKind, BaseState, EventType, Taint
+from syncd.core.model import Action, ActionKind, BaseState, EventType, NodeChange, Taint
 from syncd.core.ownership import is_syncd_reason, make_reason
 from syncd.core.planner import plan
 from syncd.core.policy import Breaker, Capacity, Causes, Flap, GpuResource, Policy
@@ -480,11 +480,7 @@ def test_manual_drain_refuses_unknown_node_and_foreign_drain() -> None:
     assert "will not overwrite" in manual.drain(NO_HOLDS, s, Memory(), "gpu001", "x").refused
 
 
-def _as_action(change: object) -> object:
-    from syncd.core.batching import batch
-    from syncd.core.model import NodeChange
-
-    assert isinstance(change, NodeChange)
+def _as_action(change: NodeChange) -> Action:
     return next(batch([change], 100))
 
 

@@ -14,7 +14,7 @@ from syncd.core.model import ActionKind, BaseState, KubeNode, KubeView, SlurmNod
 from syncd.core.ownership import make_reason, owns
 from syncd.core.planner import plan
 from syncd.core.policy import Breaker, Policy
-from tests.unit.planner_kit import GPU, Run, apply_actions, knode, snode
+from tests.unit.planner_kit import Run, apply_actions, knode, snode
 
 POLICY = Policy(breaker=Breaker(max_drain_percent=30.0, max_drain_gpus=10_000))
 NAMES = [f"gpu{i:03d}" for i in range(1, 25)]
