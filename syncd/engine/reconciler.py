@@ -37,6 +37,7 @@ from syncd.slurm.errors import SlurmError
 
 log = logging.getLogger(__name__)
 HISTORY = 20
+VERIFY_AFTER = 1.0
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._dirty = True
+        self._verify_at: float | None = None
 
     # --- triggers ---------------------------------------------------------------------------
 
@@ -103,11 +105,19 @@ class Reconciler:
             due = next_deadline(self.memory, self.policy, self.clock())
             if due is not None:
                 timeout = min(timeout, due - self.clock() + 0.01)
+            if self._verify_at is not None:
+                timeout = min(timeout, self._verify_at - now_m)
             try:
                 await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
                 trigger = "change"
             except TimeoutError:
-                trigger = "resync" if time.monotonic() >= next_resync else "timer"
+                if time.monotonic() >= next_resync:
+                    trigger = "resync"
+                elif self._verify_at is not None and time.monotonic() >= self._verify_at:
+                    trigger = "verify"
+                else:
+                    trigger = "timer"
+            self._verify_at = None
             if self._stopping.is_set():
                 break
             if trigger == "change" and self.debounce > 0:
@@ -162,6 +172,10 @@ class Reconciler:
             if leader:
                 events.extend(await self._execute(p.changes, p.actions, k8s, slurm, "planner"))
                 self.memory = p.memory
+                if p.actions and not self.dry_run:
+                    # Slurm is not watched: read it back shortly to confirm what was written
+                    # (and resolve the drift) instead of waiting for the next resync.
+                    self._verify_at = time.monotonic() + VERIFY_AFTER
             else:
                 # A standby keeps its timers so a takeover continues where the leader was, but
                 # writes nothing and publishes nothing (the leader does).

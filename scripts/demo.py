@@ -1,0 +1,312 @@
+"""The syncd demo: a simulated 16-node GPU cluster synced into a real local Slurm.
+
+Run through scripts/demo.sh. It starts what it needs (Slurm sandbox, Kubernetes simulator,
+Redis if none answers), runs ``syncd run`` as a real process, plays a short story, shows
+``syncd status``, ``syncd why`` and the event stream as it goes, and stops everything it
+started. Exit code 0 means every step of the story happened as told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from syncd.sim.client import SimClient
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+NODES = 16
+TOKEN = secrets.token_hex(16)  # the simulator accepts any token it is started with
+BOLD, DIM, OFF = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}== {text}{OFF}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def wait(check: Callable[[], bool], within: float, what: str) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        if check():
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    raise DemoFailed(f"timed out after {within:.0f}s waiting for {what}")
+
+
+class Demo:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.sandbox = work / "slurm"
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for key in [k for k in self.env if k.startswith("SYNCD_")]:
+            del self.env[key]
+        self.sim_url = ""
+        self.syncd: subprocess.Popen[bytes] | None = None
+        self.tail_file = work / "events.txt"
+        self.tail_seen = 0
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def run(self, *argv: str, check: bool = True, show: bool = False) -> str:
+        p = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=120,
+                           check=False)
+        if check and p.returncode != 0:
+            raise DemoFailed(f"{' '.join(argv)} failed ({p.returncode}): {p.stderr.strip()}")
+        if show:
+            print(f"{DIM}$ {' '.join(a if ' ' not in a else repr(a) for a in argv)}{OFF}")
+            print(p.stdout.rstrip() or p.stderr.rstrip())
+        return p.stdout
+
+    def syncd_cmd(self, *args: str, show: bool = True, expect: int | None = 0) -> str:
+        argv = [PY, "-m", "syncd", *args, "--url", self.url]
+        p = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=60,
+                           check=False)
+        if show:
+            print(f"{DIM}$ syncd {' '.join(args)}{OFF}")
+            print((p.stdout + p.stderr).rstrip())
+        if expect is not None and p.returncode != expect:
+            raise DemoFailed(f"syncd {' '.join(args)} exited {p.returncode}, expected {expect}")
+        return p.stdout
+
+    def sim(self, fn: Callable[[SimClient], Coroutine[Any, Any, Any]]) -> Any:
+        async def go() -> Any:
+            async with SimClient(self.sim_url, TOKEN) as c:
+                return await fn(c)
+        return asyncio.run(go())
+
+    def node(self, name: str) -> str:
+        return self.run("scontrol", "-o", "show", "node", name)
+
+    def features(self, name: str) -> str:
+        for part in self.node(name).split():
+            if part.startswith("AvailableFeatures="):
+                return part.split("=", 1)[1]
+        return ""
+
+    def events(self) -> None:
+        """Print the event lines ``syncd events tail`` wrote since the last call."""
+        lines = self.tail_file.read_text(errors="replace").splitlines()
+        new = lines[self.tail_seen:]
+        self.tail_seen = len(lines)
+        if new:
+            print(f"{DIM}-- syncd events tail (new lines) --{OFF}")
+            for line in new[-12:]:
+                print(f"{DIM}{line}{OFF}")
+            if len(new) > 12:
+                print(f"{DIM}   ... and {len(new) - 12} more{OFF}")
+
+    # --- the parts --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        say("Starting a real Slurm (16 slurmd on loopback), the Kubernetes simulator and Redis")
+        self.run(str(ROOT / "scripts" / "slurm-sandbox"), "start", str(self.sandbox),
+                 "--nodes", str(NODES))
+        self.env["SLURM_CONF"] = str(self.sandbox / "etc" / "slurm.conf")
+        print(self.run("sinfo", "-s").rstrip())
+
+        self.redis_port = 6379
+        if not redis_answers(6379):
+            self.redis_port = free_port()
+            self.spawn([shutil.which("redis-server") or "/usr/bin/redis-server", "--port",
+                        str(self.redis_port), "--save", "", "--appendonly", "no"],
+                       self.work / "redis.log")
+            wait(lambda: redis_answers(self.redis_port), 10, "our redis-server")
+            print(f"started redis-server on port {self.redis_port}")
+        else:
+            print("using the Redis already running on 127.0.0.1:6379")
+
+        kubeconfig = self.work / "kubeconfig"
+        sim = subprocess.Popen(
+            [PY, "-m", "syncd.sim", "--listen", "127.0.0.1:0", "--token", TOKEN,
+             "--write-kubeconfig", str(kubeconfig), "--nodes", str(NODES)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
+        self.procs.append(sim)
+        assert sim.stdout is not None
+        for raw in sim.stdout:
+            line = raw.decode().strip()
+            if line.startswith("SYNCD_SIM_URL="):
+                self.sim_url = line.split("=", 1)[1]
+                break
+        if not self.sim_url:
+            raise DemoFailed("the simulator did not start")
+        print(f"Kubernetes simulator at {self.sim_url} with {NODES} GPU nodes (8 GPUs each)")
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stream = f"syncd:demo:{os.getpid()}"
+        config = {
+            "cluster": "demo",
+            "kubernetes": {"kubeconfig": str(kubeconfig)},
+            "slurm": {"backend": "scontrol", "conf": self.env["SLURM_CONF"]},
+            "policy": {"drain_after": "3s", "resume_after": "4s"},
+            "events": {"redis": {"url": f"redis://127.0.0.1:{self.redis_port}/0",
+                                 "stream": self.stream}},
+            "daemon": {"listen": f"127.0.0.1:{self.port}", "state_dir": str(self.work / "state"),
+                       "leader_election": {"identity": "demo", "lease_duration": "6s",
+                                           "renew_every": "2s"}},
+            "logging": {"format": "text"},
+        }
+        self.config = self.work / "syncd.yaml"
+        self.config.write_text(yaml.safe_dump(config))
+        self.run(PY, "-m", "syncd", "check-config", str(self.config), show=True)
+        self.syncd = self.spawn([PY, "-m", "syncd", "run", "--config", str(self.config)],
+                                self.work / "syncd.log")
+        self.spawn([PY, "-m", "syncd", "events", "tail", "--redis-url",
+                    f"redis://127.0.0.1:{self.redis_port}/0", "--stream", self.stream,
+                    "--from-start"], self.tail_file)
+
+    def spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as out:
+            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        self.procs.append(p)
+        return p
+
+    def story(self) -> None:
+        say("syncd starts: it reads both worlds and writes each node's usable GPUs into Slurm")
+        took = wait(lambda: all("gpu_avail_8" in self.features(f"gpu{i:03d}")
+                                for i in range(1, NODES + 1)), 40, "initial sync")
+        print(f"all {NODES} Slurm nodes carry gpu_avail_8 after {took:.1f}s")
+        wait(lambda: '"drifted": 0' in self.syncd_cmd("status", "--output", "json", show=False,
+                                                      expect=None), 15, "drift to resolve")
+        self.syncd_cmd("status", "--output", "table", expect=None)
+
+        say("Kubernetes pods take GPUs: 3 on gpu001, all 8 on gpu002")
+        pods: list[dict[str, Any]] = [{"name": f"infer-{i}", "node": "gpu001", "gpus": 1,
+                                       "namespace": "serving"} for i in range(3)]
+        pods.append({"name": "train-big", "node": "gpu002", "gpus": 8, "namespace": "ml"})
+        self.sim(lambda c: c.start_pods(pods))
+        took = wait(lambda: "gpu_avail_5" in self.features("gpu001")
+                    and "gpu_avail_0" in self.features("gpu002"), 20, "capacity features")
+        print(f"Slurm features follow in {took:.1f}s; placeholder jobs hold the pods' GPUs:")
+        self.run("squeue", "-n", "syncd-hold", "-o", "%.8i %.12j %.8T %.10N %b", show=True)
+        self.syncd_cmd("status", "--drifted", expect=None)
+        self.events()
+
+        say("A job that would deadlock is held: it asks for 2 GPUs on gpu002, where pods hold 8")
+        job = self.run("sbatch", "--parsable", "-w", "gpu002", "--gres=gpu:2", "-J", "needs-2",
+                       "--wrap", "sleep 3").strip().split(";")[0]
+        time.sleep(2)
+        state = self.run("squeue", "-h", "-j", job, "-o", "%T %r").strip()
+        print(f"job {job}: {state}  (Slurm knows the GPUs are taken; nothing hangs)")
+        if not state.startswith("PENDING"):
+            raise DemoFailed(f"job {job} should be pending, is {state!r}")
+
+        say("gpu005 goes NotReady in Kubernetes: syncd drains it after drain_after (3s)")
+        t0 = time.monotonic()
+        self.sim(lambda c: c.set_ready("gpu005", False))
+        wait(lambda: "DRAIN" in self.node("gpu005"), 20, "gpu005 drained")
+        print(f"gpu005 drained {time.monotonic() - t0:.1f}s after going NotReady")
+        self.syncd_cmd("why", "gpu005")
+
+        say("An operator drains gpu006 by hand; syncd leaves that drain alone")
+        self.run("scontrol", "update", "NodeName=gpu006", "State=DRAIN",
+                 "Reason=ops: replacing fan", show=True)
+        self.syncd_cmd("resume", "gpu006", expect=1)
+
+        say("gpu005 recovers: syncd resumes it after resume_after (4s)")
+        t0 = time.monotonic()
+        self.sim(lambda c: c.set_ready("gpu005", True))
+        wait(lambda: "DRAIN" not in self.node("gpu005"), 30, "gpu005 resumed")
+        print(f"gpu005 back in service {time.monotonic() - t0:.1f}s after recovering")
+        if "replacing fan" not in self.node("gpu006"):
+            raise DemoFailed("the operator's drain on gpu006 was touched")
+        print("gpu006 keeps the operator's drain: " + self.run(
+            "sinfo", "-h", "-n", "gpu006", "-o", "%N %T %E").strip())
+
+        say("The training pod on gpu002 finishes: the GPUs come back and the held job runs")
+        self.sim(lambda c: c.finish_pod("ml", "train-big"))
+        took = wait(lambda: self.run("squeue", "-h", "-j", job, "-o", "%T").strip()
+                    in ("RUNNING", "COMPLETING", "") , 40, f"job {job} to start")
+        print(f"job {job} started on gpu002 {took:.1f}s after the pod finished")
+        self.events()
+
+        say("Where we are now (syncd reads Slurm back after each write)")
+        wait(lambda: '"drifted": 0' in self.syncd_cmd("status", "--output", "json", show=False,
+                                                      expect=None), 15, "drift to resolve")
+        self.syncd_cmd("status", "--drifted", expect=None)
+        self.syncd_cmd("plan", expect=None)
+        count = self.run("redis-cli", "-p", str(self.redis_port), "XLEN", self.stream).strip()
+        print(f"{count} CloudEvents on Redis stream {self.stream}")
+
+    def stop(self) -> None:
+        say("Stopping everything the demo started")
+        if self.syncd is not None and self.syncd.poll() is None:
+            self.syncd.send_signal(signal.SIGTERM)
+            try:
+                code = self.syncd.wait(timeout=30)
+                print(f"syncd stopped cleanly (exit {code}) after flushing its outbox")
+            except subprocess.TimeoutExpired:
+                self.syncd.kill()
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if self.sandbox.exists():
+            self.run("scancel", "-n", "syncd-hold", check=False)
+            self.run(str(ROOT / "scripts" / "slurm-sandbox"), "stop", str(self.sandbox),
+                     check=False)
+        if redis_answers(self.redis_port) and self.stream:
+            self.run("redis-cli", "-p", str(self.redis_port), "DEL", self.stream, check=False)
+
+
+def main() -> int:
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
+    demo = Demo(work)
+    ok = False
+    try:
+        demo.start()
+        demo.story()
+        ok = True
+    except (DemoFailed, subprocess.TimeoutExpired) as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        log = work / "syncd.log"
+        if log.exists():
+            print("last lines of the syncd log:", file=sys.stderr)
+            print("\n".join(log.read_text(errors="replace").splitlines()[-25:]), file=sys.stderr)
+    finally:
+        demo.stop()
+    print(f"\ndemo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s "
+          f"(logs in {work})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
