@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from syncd.sim.client import SimClient
+from syncd.sim.client import PodSpec, SimClient
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -205,8 +205,8 @@ class Demo:
         self.syncd_cmd("status", "--output", "table", expect=None)
 
         say("Kubernetes pods take GPUs: 3 on gpu001, all 8 on gpu002")
-        pods: list[dict[str, Any]] = [{"name": f"infer-{i}", "node": "gpu001", "gpus": 1,
-                                       "namespace": "serving"} for i in range(3)]
+        pods: list[PodSpec] = [{"name": f"infer-{i}", "node": "gpu001", "gpus": 1,
+                                "namespace": "serving"} for i in range(3)]
         pods.append({"name": "train-big", "node": "gpu002", "gpus": 8, "namespace": "ml"})
         self.sim(lambda c: c.start_pods(pods))
         took = wait(lambda: "gpu_avail_5" in self.features("gpu001")
