@@ -50,7 +50,7 @@ def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:
     """Who holds this node out of service, in words for on-call."""
     if owns(policy, slurm, memory):
         return "syncd (manual drain)" if memory.manual else "syncd"
-    if slurm.not_responding:
+    if slurm.not_responding and (not slurm.reason or slurm.reason.startswith("Not responding")):
         return "slurmctld (node not responding)"
     if slurm.unavailable:
         who = slurm.reason_user or "unknown user"

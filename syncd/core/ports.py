@@ -34,10 +34,18 @@ class KubeSource(Protocol):
         """A consistent snapshot keyed by Slurm node name; ``synced`` false while stale."""
         ...
 
+    def take_skips(self) -> list[str]:
+        """Values refused since the last call (bogus quantities...), to publish as events."""
+        ...
+
 
 class EventPublisher(Protocol):
     """Durably accepts events; delivery to the sinks happens later, in order."""
 
     def publish(self, events: Sequence[DriftEvent]) -> None:
         """Append to the local spool (never blocks on a broker); raises only on disk failure."""
+        ...
+
+    def remove_node(self, node: str, why: str = "node removed") -> None:
+        """The node left both worlds: subscribers drop their retained state for it."""
         ...

@@ -86,6 +86,8 @@ class Reconciler:
         self._stopping = asyncio.Event()
         self._dirty = True
         self._verify_at: float | None = None
+        self._problems: frozenset[str] = frozenset()
+        self._known: frozenset[str] = frozenset()
 
     # --- triggers ---------------------------------------------------------------------------
 
@@ -168,7 +170,7 @@ class Reconciler:
             p = plan(k8s, slurm, self.policy, self.memory, now)
             leader = self.is_leader()
             self.metrics.leader.set(1 if leader else 0)
-            events = list(p.events)
+            events = [*p.events, *self._skip_events(k8s)]
             if leader:
                 events.extend(await self._execute(p.changes, p.actions, k8s, slurm, "planner"))
                 self.memory = p.memory
@@ -182,6 +184,8 @@ class Reconciler:
                 self.memory = p.memory
                 events = []
             self._publish(events)
+            if leader:
+                self._forget_vanished(k8s, slurm)
             self._record(p, now)
             self.status.last_reconcile = now
             self.status.reconciles += 1
@@ -240,6 +244,29 @@ class Reconciler:
                     },
                 ))
         return out
+
+    def _skip_events(self, k8s: KubeView) -> list[DriftEvent]:
+        """Refused Kubernetes input as events: bogus values as they come, name-mapping
+        problems once each, when they first appear."""
+        out = [DriftEvent(EventType.SKIP, "", {"why": "invalid value skipped",
+                                               "value": w[:500], "source": "kubernetes"})
+               for w in self.kube.take_skips()]
+        problems = frozenset(k8s.problems)
+        for problem in sorted(problems - self._problems):
+            out.append(DriftEvent(EventType.SKIP, "", {
+                "why": "Kubernetes node not mapped to a Slurm node", "value": problem[:500],
+                "source": "name_mapping"}))
+        self._problems = problems
+        return out
+
+    def _forget_vanished(self, k8s: KubeView, slurm: SlurmView) -> None:
+        """A node gone from both worlds: clear its retained state for subscribers."""
+        known = frozenset(k8s.nodes) | frozenset(slurm.nodes)
+        if known == self._known:
+            return
+        for name in self._known - known:
+            self.events.remove_node(name, "node is in neither Kubernetes nor Slurm any more")
+        self._known = known
 
     def _publish(self, events: Sequence[DriftEvent]) -> None:
         if not events:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,9 @@ class Watcher:
         self.on_change = on_change
         self.clock = clock
         self.stats = WatchStats()
+        # Skipped values, kept until the reconciler publishes them as events; bounded so a
+        # flood of bad manifests cannot grow memory (the counter still counts every one).
+        self._skips: deque[str] = deque(maxlen=1000)
         self.resources = tuple(dict.fromkeys(r.name for r in policy.gpu_resources))
         self.slurm_pods = parse_label_selector(settings.slurm_pod_selector)
         rule = settings.name_mapping
@@ -73,6 +77,7 @@ class Watcher:
     def _warn(self, warnings: list[str]) -> None:
         for w in warnings:
             self.stats.skipped += 1
+            self._skips.append(w)
             log.warning("skipped a bogus value: %s", w)
 
     def _parse_node(self, obj: dict[str, Any]) -> Any:
@@ -135,6 +140,12 @@ class Watcher:
             if r.broken_since is not None and now - r.broken_since > self.settings.stale_after:
                 return False
         return True
+
+    def take_skips(self) -> list[str]:
+        """Skipped-value warnings since the last call (for ``io.syncd.node.skipped.v1``)."""
+        out = list(self._skips)
+        self._skips.clear()
+        return out
 
     def view(self) -> KubeView:
         self.state.expire_tombstones()

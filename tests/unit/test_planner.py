@@ -514,3 +514,25 @@ def test_next_deadline_follows_the_running_timers() -> None:
     assert next_deadline(run.memory, NO_HOLDS, 140.0) == 200.0
     run.step(200.0)
     assert next_deadline(run.memory, NO_HOLDS, 200.0) is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason", "user", "owner"),
+    [
+        ({"DRAIN", "NOT_RESPONDING"}, "hands off", "alice", "alice"),
+        ({"NOT_RESPONDING"}, "Not responding", "root", "slurmctld (node not responding)"),
+        ({"NOT_RESPONDING"}, "", "", "slurmctld (node not responding)"),
+        ({"DRAIN"}, "syncd: k8s node cordoned #00000000", "bob", "bob (reason carries syncd's "
+         "prefix but was edited or forged)"),
+        (set(), "", "", ""),
+    ],
+)
+def test_owner_is_named_by_who_wrote_the_reason(
+    flags: set[str], reason: str, user: str, owner: str
+) -> None:
+    from syncd.core.memory import EMPTY_NODE
+    from syncd.core.ownership import owner_of
+
+    s = snode("gpu001", flags=flags, reason=reason, reason_user=user,
+              state=BaseState.DOWN if flags == {"NOT_RESPONDING"} else BaseState.IDLE)
+    assert owner_of(NO_HOLDS, s, EMPTY_NODE) == owner

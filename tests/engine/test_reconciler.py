@@ -1,0 +1,162 @@
+"""The reconcile loop with real parts: the Watcher against the simulator, the scontrol port
+against the real slurmctld. Events go to a recording publisher (our own port)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client
+
+from syncd.core.model import ActionKind, DriftEvent, EventType
+from syncd.core.policy import Capacity, Causes, Policy
+from syncd.engine.metrics import Metrics
+from syncd.engine.reconciler import Reconciler
+from syncd.engine.state import StateStore
+from syncd.kube.watcher import Watcher
+from syncd.settings.kube import KubeSettings, NameMapping
+from syncd.sim.client import SimClient
+from syncd.slurm.scontrol import ScontrolPort
+from tests.fixtures.slurm import SlurmSandbox
+
+ANNOTATION = "slurm.example.com/node"
+
+
+class Recorder:
+    """An EventPublisher that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[DriftEvent] = []
+        self.removed: list[str] = []
+
+    def publish(self, events: Sequence[DriftEvent]) -> None:
+        self.events.extend(events)
+
+    def remove_node(self, node: str, why: str = "node removed") -> None:
+        self.removed.append(node)
+
+    def of(self, kind: EventType) -> list[DriftEvent]:
+        return [e for e in self.events if e.type is kind]
+
+
+@pytest.fixture
+def clean_slurm(slurm: SlurmSandbox) -> SlurmSandbox:
+    for n in slurm.nodes:
+        slurm.run("scontrol", "update", f"NodeName={n}", "State=RESUME", check=False)
+    return slurm
+
+
+async def _until(check: object, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _reconciler(watcher: Watcher, port: ScontrolPort, rec: Recorder, policy: Policy,
+                tmp: Path, *, dry_run: bool = False) -> Reconciler:
+    return Reconciler(kube=watcher, slurm=port, events=rec, policy=policy,
+                      state=StateStore(tmp), metrics=Metrics(), is_leader=lambda: True,
+                      dry_run=dry_run, debounce=0.0)
+
+
+@pytest.fixture
+async def annotated(sim_client: SimClient, clean_slurm: SlurmSandbox) -> AsyncIterator[None]:
+    for n in clean_slurm.nodes:
+        await sim_client.add_node(f"k8s-{n}", annotations={ANNOTATION: n})
+    yield
+
+
+POLICY = Policy(capacity=Capacity(hold_jobs=False),
+                causes=Causes(no_kubernetes_node=False))
+
+
+async def test_hostile_annotation_is_skipped_published_and_never_reaches_scontrol(
+    kube_api: client.ApiClient, sim_client: SimClient, clean_slurm: SlurmSandbox,
+    annotated: None, tmp_path: Path,
+) -> None:
+    hostile = "gpu001 State=DOWN\nReason=pwned"
+    await sim_client.add_node("k8s-evil", annotations={ANNOTATION: hostile})
+    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
+    watcher = Watcher(kube_api, settings, POLICY)
+    task = asyncio.create_task(watcher.run())
+    port = ScontrolPort(clean_slurm.settings())
+    rec = Recorder()
+    r = _reconciler(watcher, port, rec, POLICY, tmp_path)
+    try:
+        await _until(lambda: watcher.synced)
+        await r.reconcile()
+        skips = rec.of(EventType.SKIP)
+        assert len(skips) == 1 and skips[0].data["source"] == "name_mapping"
+        assert "k8s-evil" in str(skips[0].data["value"])
+        await r.reconcile()
+        assert len(rec.of(EventType.SKIP)) == 1  # edge-triggered, not repeated
+        assert all("pwned" not in " ".join(argv) and "State=DOWN" not in " ".join(argv)
+                   for argv in port.runner.history)
+        assert "k8s-evil" not in watcher.view().nodes
+    finally:
+        task.cancel()
+
+
+async def test_dry_run_publishes_but_never_writes(
+    kube_api: client.ApiClient, sim_client: SimClient, clean_slurm: SlurmSandbox,
+    annotated: None, tmp_path: Path,
+) -> None:
+    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
+    await sim_client.cordon(f"k8s-{clean_slurm.nodes[0]}")
+    watcher = Watcher(kube_api, settings, POLICY)
+    task = asyncio.create_task(watcher.run())
+    port = ScontrolPort(clean_slurm.settings())
+    rec = Recorder()
+    r = _reconciler(watcher, port, rec, POLICY, tmp_path, dry_run=True)
+    try:
+        await _until(lambda: watcher.synced)
+        for _ in range(5):  # repeated dry-run plans must not look like flapping
+            await r.reconcile()
+        writes = [a for a in port.runner.history if "update" in a or "sbatch" in a[0]]
+        assert writes == []
+        drains = [e for e in rec.of(EventType.ACTION) if e.data["action"] == "drain"]
+        assert drains and all(e.data["outcome"] == "dry_run" for e in drains)
+        assert r.memory.node(clean_slurm.nodes[0]).flap_level == 0
+        line = clean_slurm.node_line(clean_slurm.nodes[0])
+        assert "DRAIN" not in line
+    finally:
+        task.cancel()
+
+
+async def test_operator_drain_and_resume_through_the_reconciler(
+    kube_api: client.ApiClient, clean_slurm: SlurmSandbox, annotated: None, tmp_path: Path,
+) -> None:
+    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
+    watcher = Watcher(kube_api, settings, POLICY)
+    task = asyncio.create_task(watcher.run())
+    port = ScontrolPort(clean_slurm.settings())
+    rec = Recorder()
+    policy = replace(POLICY, resume_after=0.0)
+    r = _reconciler(watcher, port, rec, policy, tmp_path)
+    node = clean_slurm.nodes[1]
+    try:
+        await _until(lambda: watcher.synced)
+        d = await r.operator(ActionKind.DRAIN, node, reason="PSU swap INC-1")
+        assert d.change is not None, d.refused
+        assert "syncd: manual, PSU swap INC-1 #" in clean_slurm.node_line(node)
+        await r.reconcile()  # the planner must not lift a manual drain, even healthy
+        assert "DRAIN" in clean_slurm.node_line(node)
+        ops = [e for e in rec.of(EventType.ACTION) if e.data["actor"] == "operator"]
+        assert [e.data["action"] for e in ops] == ["drain"]
+        d = await r.operator(ActionKind.RESUME, node)
+        assert d.change is not None, d.refused
+        await _until(lambda: "DRAIN" not in clean_slurm.node_line(node))
+        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=DRAIN",
+                        "Reason=hands off")
+        refused = await r.operator(ActionKind.RESUME, node)
+        assert refused.change is None and "root" in refused.refused
+        assert "hands off" in clean_slurm.node_line(node)
+    finally:
+        task.cancel()
+        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
