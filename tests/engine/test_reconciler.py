@@ -4,7 +4,7 @@ against the real slurmctld. Events go to a recording publisher (our own port).""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,10 +66,9 @@ def _reconciler(watcher: Watcher, port: ScontrolPort, rec: Recorder, policy: Pol
 
 
 @pytest.fixture
-async def annotated(sim_client: SimClient, clean_slurm: SlurmSandbox) -> AsyncIterator[None]:
+async def annotated(sim_client: SimClient, clean_slurm: SlurmSandbox) -> None:
     for n in clean_slurm.nodes:
         await sim_client.add_node(f"k8s-{n}", annotations={ANNOTATION: n})
-    yield
 
 
 POLICY = Policy(capacity=Capacity(hold_jobs=False),
