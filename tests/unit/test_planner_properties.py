@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from syncd.core.batching import expand
@@ -117,6 +117,9 @@ def test_usable_gpus_are_never_negative_and_hostlists_expand_to_the_plan(
 
 
 @settings(max_examples=60, deadline=None)
+@example(  # found by hypothesis: an auto-reset used to forget the window's drains
+    cordon_rounds=[["gpu005"], ["gpu001", "gpu002", "gpu003", "gpu004"], [], [], [], [],
+                   ["gpu001", "gpu002"], ["gpu003", "gpu004"]], step=12.0, limit=4)
 @given(
     st.lists(st.lists(st.sampled_from(NAMES), max_size=12), min_size=1, max_size=30),
     st.floats(5.0, 30.0),
