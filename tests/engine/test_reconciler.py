@@ -21,6 +21,7 @@ from syncd.settings.kube import KubeSettings, NameMapping
 from syncd.sim.client import SimClient
 from syncd.slurm.scontrol import ScontrolPort
 from tests.fixtures.slurm import SlurmSandbox
+from tests.fixtures.waiting import eventually
 
 ANNOTATION = "slurm.example.com/node"
 
@@ -47,15 +48,6 @@ def clean_slurm(slurm: SlurmSandbox) -> SlurmSandbox:
     for n in slurm.nodes:
         slurm.run("scontrol", "update", f"NodeName={n}", "State=RESUME", check=False)
     return slurm
-
-
-async def _until(check: object, within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _reconciler(watcher: Watcher, port: ScontrolPort, rec: Recorder, policy: Policy,
@@ -88,7 +80,7 @@ async def test_hostile_annotation_is_skipped_published_and_never_reaches_scontro
     rec = Recorder()
     r = _reconciler(watcher, port, rec, POLICY, tmp_path)
     try:
-        await _until(lambda: watcher.synced)
+        await eventually(lambda: watcher.synced, what="watcher synced")
         await r.reconcile()
         skips = rec.of(EventType.SKIP)
         assert len(skips) == 1 and skips[0].data["source"] == "name_mapping"
@@ -114,7 +106,7 @@ async def test_dry_run_publishes_but_never_writes(
     rec = Recorder()
     r = _reconciler(watcher, port, rec, POLICY, tmp_path, dry_run=True)
     try:
-        await _until(lambda: watcher.synced)
+        await eventually(lambda: watcher.synced, what="watcher synced")
         for _ in range(5):  # repeated dry-run plans must not look like flapping
             await r.reconcile()
         writes = [a for a in port.runner.history if "update" in a or "sbatch" in a[0]]
@@ -140,7 +132,7 @@ async def test_operator_drain_and_resume_through_the_reconciler(
     r = _reconciler(watcher, port, rec, policy, tmp_path)
     node = clean_slurm.nodes[1]
     try:
-        await _until(lambda: watcher.synced)
+        await eventually(lambda: watcher.synced, what="watcher synced")
         d = await r.operator(ActionKind.DRAIN, node, reason="PSU swap INC-1")
         assert d.change is not None, d.refused
         assert "syncd: manual, PSU swap INC-1 #" in clean_slurm.node_line(node)
@@ -150,7 +142,7 @@ async def test_operator_drain_and_resume_through_the_reconciler(
         assert [e.data["action"] for e in ops] == ["drain"]
         d = await r.operator(ActionKind.RESUME, node)
         assert d.change is not None, d.refused
-        await _until(lambda: "DRAIN" not in clean_slurm.node_line(node))
+        await eventually(lambda: "DRAIN" not in clean_slurm.node_line(node), what="resume")
         clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=DRAIN",
                         "Reason=hands off")
         refused = await r.operator(ActionKind.RESUME, node)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +23,7 @@ from syncd.core.model import (
 from syncd.core.snapshots import kube_json, slurm_json
 from syncd.settings.events import EventsSettings, MqttSink, RedisSink
 from tests.fixtures.brokers import Addr
+from tests.fixtures.waiting import eventually
 
 
 def settings(
@@ -136,17 +136,8 @@ async def wait_until(
     what: str,
     every: float = 0.05,
 ) -> None:
-    """Poll ``check`` until it is true; fail the test with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(every)
+    """:func:`tests.fixtures.waiting.eventually` under the name these tests use."""
+    await eventually(check, within=timeout, what=what, every=every)
 
 
 @dataclass
