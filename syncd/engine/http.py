@@ -3,12 +3,15 @@
 ``/livez`` says the event loop turns; ``/readyz`` says this replica is useful (Kubernetes view
 synced, Slurm reachable, and a role: leader or standby). The ``/api/v1`` routes serve on-call:
 they read live state and route operator writes through the same lock and ownership rules as
-the planner. Bind it to localhost or protect it with a NetworkPolicy: anyone who reaches the
-port can drain nodes, exactly like anyone who can run ``scontrol`` as SlurmUser.
+the planner. The port is often bound to the pod IP for probes and scraping, so the routes that
+change Slurm (drain, resume, breaker reset) answer only on loopback: on-call runs them inside
+the pod (``kubectl exec ... -- syncd drain ...``), where being there already means being
+trusted with SlurmUser's rights.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -150,7 +153,22 @@ class Api:
             **detail(node, k8s, slurm),
         })
 
+    @staticmethod
+    def _local(request: web.Request) -> bool:
+        try:
+            addr = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped.is_loopback
+        return addr.is_loopback
+
     async def _body(self, request: web.Request) -> dict[str, Any]:
+        if not self._local(request):
+            raise web.HTTPForbidden(
+                text=json.dumps({"error": "changes are accepted on loopback only: run the "
+                                 "command inside the syncd container"}),
+                content_type="application/json")
         try:
             body = await request.json()
         except ValueError:
@@ -193,7 +211,8 @@ class Api:
                                  "max_drain_gpus": self.r.policy.breaker.max_drain_gpus,
                                  "window": window}})
 
-    async def breaker_reset(self, _: web.Request) -> web.Response:
+    async def breaker_reset(self, request: web.Request) -> web.Response:
+        await self._body(request)
         if not self.r.is_leader():
             return _json({"error": "this replica is a standby; reset the leader"}, 409)
         await self.r.reset_breaker()

@@ -45,7 +45,7 @@ def syncd_config(
         "events": {"redis": {"url": redis_url, "stream": stream},
                    "mqtt": {"enabled": True, "host": mqtt_host, "port": mqtt_port,
                             "topic_prefix": mqtt_prefix}},
-        "daemon": {"listen": f"127.0.0.1:{port}", "state_dir": str(state_dir),
+        "daemon": {"listen": f"0.0.0.0:{port}", "state_dir": str(state_dir),
                    "debounce": "20ms", "resync_every": "30s",
                    "leader_election": {"lease_name": lease, "lease_namespace": "default",
                                        "identity": identity, "lease_duration": "4s",
@@ -170,3 +170,29 @@ def child_env(slurm_conf: str) -> dict[str, str]:
 
 def new_port() -> int:
     return free_port()
+
+
+def outside_address() -> str:
+    """This machine's address on its first non-loopback interface (no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))
+        addr: str = s.getsockname()[0]
+    assert not addr.startswith("127."), "the test needs a non-loopback IPv4 address"
+    return addr
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "syncd", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)

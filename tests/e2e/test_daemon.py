@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import redis
 from syncd.events.schemas import validate_event
 from syncd.sim.client import SimClient
 from syncd.sim.server import SimServer
-from tests.e2e.kit import Syncd, child_env, new_port, syncd_config
+from tests.e2e.kit import Syncd, child_env, cli, new_port, outside_address, post, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.kube import ADMIN_TOKEN, sim_config
 from tests.fixtures.slurm import SlurmSandbox, start_sandbox
@@ -98,6 +99,44 @@ def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
         r.close()
 
 
+def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:
+    env = dict(d.env, SYNCD_URL=d.url)
+    st = cli("status", "--output", "json", env=env)
+    assert st.returncode in (0, 1), st.stderr
+    rows = {r["name"]: r for r in json.loads(st.stdout)["nodes"]}
+    assert rows["gpu001"]["syncd_features"] == ["gpu_avail_5"]
+    why = cli("why", "gpu003", env=env)
+    assert why.returncode == 0 and "operator: fan replacement" in why.stdout
+    assert cli("why", "nosuchnode", env=env).returncode == 1
+    refused = cli("resume", "gpu003", env=env)
+    assert refused.returncode == 1 and "not by syncd" in refused.stderr
+    drained = cli("drain", "gpu007", "--reason", "PSU swap INC-9", "--output", "json", env=env)
+    assert drained.returncode == 0, drained.stderr
+    assert "syncd: manual, PSU swap INC-9 #" in node_fields(box, "gpu007")["_line"]
+    plan = cli("plan", "--output", "json", env=env)
+    assert plan.returncode in (0, 1) and "changes" in json.loads(plan.stdout)
+    resumed = cli("resume", "gpu007", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    br = cli("breaker", "status", "--output", "json", env=env)
+    assert br.returncode == 0 and json.loads(br.stdout)["open"] is False
+    # The Prolog helper: gpu001 has 5 usable GPUs in Kubernetes.
+    assert cli("prolog-check", "--node", "gpu001", "--gpus", "4", env=env).returncode == 0
+    short = cli("prolog-check", "--node", "gpu001", "--gpus", "6", env=env)
+    assert short.returncode == 1 and "5 GPUs free" in short.stderr
+    # Unreachable daemon: exit 3 (prolog fails open unless told otherwise).
+    gone = dict(env, SYNCD_URL="http://127.0.0.1:9")
+    assert cli("status", env=gone).returncode == 3
+    assert cli("prolog-check", "--node", "gpu001", env=gone).returncode == 0
+    assert cli("prolog-check", "--node", "gpu001", "--fail-closed", env=gone).returncode == 1
+    # Changes are refused from outside the pod; reads are not.
+    outside = f"http://{outside_address()}:{d.port}"
+    code, body = post(outside + "/api/v1/drain", {"node": "gpu008", "reason": "x"})
+    assert code == 403 and "loopback" in body["error"]
+    assert "DRAIN" not in node_fields(box, "gpu008").get("State", "")
+    with urllib.request.urlopen(outside + "/readyz", timeout=5) as r:
+        assert r.status == 200
+
+
 def _start(box: SlurmSandbox, tmp: Path, kubeconfig: Path, redis_addr: Addr, stream: str,
            mqtt_addr: Addr, mqtt_prefix: str, identity: str, lease: str) -> Syncd:
     port = new_port()
@@ -162,6 +201,9 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
         rows = {r["name"]: r for r in st["nodes"]}
         assert rows["gpu001"]["gpus"] == {"allocatable": 8, "held": 3, "usable": 5}
         assert rows["gpu003"]["owner"] not in ("", "syncd")
+
+        # The runbook CLI, as on-call runs it.
+        await asyncio.to_thread(_runbook_cli, d, box)
 
         # Events: on the Redis stream in order, each valid against the schema.
         def have_resume() -> list[dict[str, Any]] | None:
