@@ -45,6 +45,7 @@ class ScontrolPort:
         #: Actions applied per kind (one action may take several Slurm calls).
         self.applied: Counter[str] = Counter()
         self._last: dict[str, SlurmNode] = {}
+        self._lines: dict[str, SlurmNode] = {}
 
     async def read(self) -> SlurmView:
         nodes_text, config_text, holds = await asyncio.gather(
@@ -52,7 +53,7 @@ class ScontrolPort:
             self.runner.run("show_config", ["scontrol", "show", "config"]),
             self.holds.list(),
         )
-        nodes = parse_nodes(nodes_text, self.stats)
+        nodes = parse_nodes(nodes_text, self.stats, self._lines)
         for name, gpus in per_node(holds).items():
             if name in nodes:
                 nodes[name] = replace(nodes[name], hold_gpus=gpus)

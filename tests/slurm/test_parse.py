@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.core.model import BaseState
+from syncd.core.model import BaseState, SlurmNode
 from syncd.slurm.errors import (
     InvalidState,
     PermissionDenied,
@@ -129,3 +129,19 @@ def test_versions() -> None:
     assert parse_version("slurm 22.05.8") == (22, 5)
     assert parse_version("25.11.2") == (25, 11)
     assert parse_version("nonsense") is None
+
+
+def test_the_line_cache_returns_the_same_objects_and_reparses_changed_lines() -> None:
+    from syncd.slurm.parse import parse_nodes
+
+    text = (DATA / "show_node_22.05.8.txt").read_text()
+    cache: dict[str, SlurmNode] = {}
+    first = parse_nodes(text, cache=cache)
+    second = parse_nodes(text, cache=cache)
+    assert first == second
+    assert all(second[n] is first[n] for n in first)
+    name = next(iter(first))
+    changed = text.replace("State=IDLE", "State=IDLE+DRAIN", 1)
+    third = parse_nodes(changed, cache=cache)
+    assert third[name] is not first[name] and "DRAIN" in third[name].flags
+    assert len(cache) == len(first)  # bounded by the last read, never growing
