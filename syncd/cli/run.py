@@ -33,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(
             settings, daemon=dataclasses.replace(settings.daemon, dry_run=True))
     logs.setup(args.log_format or settings.logging.format, settings.logging.level)
+    from syncd.engine.app import StartupError
     from syncd.engine.app import run as run_daemon
 
-    return asyncio.run(run_daemon(settings))
+    try:
+        return asyncio.run(run_daemon(settings))
+    except StartupError as exc:
+        print(f"syncd: cannot start: {exc}", file=sys.stderr)
+        return exits.USAGE

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -32,6 +33,21 @@ from syncd.slurm.select import make_slurm_port
 log = logging.getLogger(__name__)
 
 
+class StartupError(Exception):
+    """syncd cannot start; the message names the step and the cause, on one line."""
+
+
+@contextlib.asynccontextmanager
+async def _step(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except StartupError:
+        raise
+    except Exception as exc:  # any failure while building a part is a startup error
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise StartupError(f"{what}: {detail}") from exc
+
+
 def identity_of(settings: Settings) -> str:
     return settings.daemon.leader_election.identity or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -40,14 +56,22 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     d = settings.daemon
     identity = identity_of(settings)
     state_dir = Path(d.state_dir)
-    await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
+    async with _step(f"state directory {state_dir}"):
+        await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     spool_dir = Path(settings.events.spool_dir or state_dir / "spool")
     metrics = Metrics()
 
-    api = await make_api_client(settings.kubernetes)
-    slurm = await make_slurm_port(settings.slurm)
-    outbox = Outbox(settings.events, cluster=settings.cluster, instance=identity,
-                    spool_dir=spool_dir, sinks=make_sinks(settings.events, client_id=identity))
+    async with _step("Kubernetes client (kubernetes.kubeconfig / in-cluster config)"):
+        kc = settings.kubernetes.kubeconfig
+        if kc and not await asyncio.to_thread(Path(kc).is_file):
+            raise StartupError(f"kubernetes.kubeconfig: {kc} does not exist")
+        api = await make_api_client(settings.kubernetes)
+    async with _step("Slurm backend"):
+        slurm = await make_slurm_port(settings.slurm)
+    async with _step(f"event spool {spool_dir}"):
+        outbox = Outbox(settings.events, cluster=settings.cluster, instance=identity,
+                        spool_dir=spool_dir,
+                        sinks=make_sinks(settings.events, client_id=identity))
     elector: LeaderElector | AlwaysLeader
     if d.leader_election.enabled:
         le = d.leader_election
@@ -79,7 +103,8 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     await runner.setup()
     host, _, port = d.listen.rpartition(":")
     site = web.TCPSite(runner, host or "0.0.0.0", int(port))
-    await site.start()
+    async with _step(f"HTTP listener {d.listen}"):
+        await site.start()
     log.info("syncd started", extra={
         "identity": identity, "listen": d.listen, "slurm_backend": slurm.backend,
         "dry_run": d.dry_run, "leader_election": d.leader_election.enabled})
