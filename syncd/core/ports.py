@@ -26,6 +26,10 @@ class SlurmPort(Protocol):
         """Write one batched action; raises a typed SlurmError subclass on failure."""
         ...
 
+    async def boot_time(self) -> str:
+        """slurmctld's boot time alone (cheap), to notice a restart between reconciles."""
+        ...
+
 
 class KubeSource(Protocol):
     """The watcher's current, slim picture of the cluster."""

@@ -119,6 +119,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
         asyncio.create_task(outbox.run(), name="outbox"),
         asyncio.create_task(elector.run(), name="leader"),
         asyncio.create_task(reconciler.run(), name="reconciler"),
+        asyncio.create_task(reconciler.probe_slurm(d.slurm_probe_every), name="slurm-probe"),
     }
     stopper = asyncio.create_task(stop.wait(), name="stop")
     done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -136,7 +137,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
         await asyncio.wait_for(reconciler_task, timeout=30)  # finishes its in-flight batch
     await reconciler.close()
     for t in tasks:
-        if t.get_name() in ("watcher", "leader"):
+        if t.get_name() in ("watcher", "leader", "slurm-probe"):
             t.cancel()
     flushed = await outbox.aclose(flush_timeout=flush_timeout)
     await elector.release()

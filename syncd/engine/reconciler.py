@@ -95,6 +95,25 @@ class Reconciler:
         """Called by the watcher on every relevant change; cheap and non-blocking."""
         self._wake.set()
 
+    async def probe_slurm(self, every: float) -> None:
+        """Notice a slurmctld restart (which resets features to slurm.conf) or outage within
+        ``every`` seconds, with one cheap call, instead of at the next resync."""
+        while not self._stopping.is_set():
+            await asyncio.sleep(every)
+            try:
+                boot = await self.slurm.boot_time()
+            except SlurmError as exc:
+                if self.status.slurm_ok:
+                    log.error("Slurm unreachable", extra={"error": str(exc)})
+                self.status.slurm_ok = False
+                self.status.slurm_error = str(exc)
+                self.metrics.slurm_up.set(0)
+                continue
+            if not self.status.slurm_ok or (boot and boot != self.memory.slurm_boot_time):
+                log.info("slurmctld restarted or reachable again; reconciling",
+                         extra={"boot_time": boot})
+                self._wake.set()
+
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()

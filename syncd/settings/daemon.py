@@ -28,6 +28,7 @@ class DaemonSettings:
     state_dir: str = "/var/lib/syncd"
     debounce: Seconds = 0.05
     resync_every: Seconds = 300.0
+    slurm_probe_every: Seconds = 15.0
     dry_run: bool = False
     leader_election: LeaderElection = field(default_factory=LeaderElection)
 
@@ -38,6 +39,8 @@ class DaemonSettings:
             out.append("listen: must be host:port")
         if self.resync_every <= 0:
             out.append("resync_every: must be above 0")
+        if self.slurm_probe_every <= 0:
+            out.append("slurm_probe_every: must be above 0")
         return out
 
 

@@ -90,6 +90,11 @@ class PyslurmPort:
         except Exception as exc:  # pyslurm.RPCError carries Slurm's message text
             raise from_text(str(exc), command=f"pyslurm {kind}") from None
 
+    async def boot_time(self) -> str:
+        """slurmctld's start time, one cheap call: a change means features were reset."""
+        return parse_boot_time(
+            await self.runner.run("show_config", ["scontrol", "show", "config"]))
+
     async def read(self) -> SlurmView:
         raw, config_text, holds = await asyncio.gather(
             self._rpc("load_nodes", self._ps.Nodes.load),

@@ -47,6 +47,11 @@ class ScontrolPort:
         self._last: dict[str, SlurmNode] = {}
         self._lines: dict[str, SlurmNode] = {}
 
+    async def boot_time(self) -> str:
+        """slurmctld's start time, one cheap call: a change means features were reset."""
+        return parse_boot_time(
+            await self.runner.run("show_config", ["scontrol", "show", "config"]))
+
     async def read(self) -> SlurmView:
         nodes_text, config_text, holds = await asyncio.gather(
             self.runner.run("show_node", ["scontrol", "-o", "-d", "show", "node"]),

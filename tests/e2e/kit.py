@@ -46,7 +46,7 @@ def syncd_config(
                    "mqtt": {"enabled": True, "host": mqtt_host, "port": mqtt_port,
                             "topic_prefix": mqtt_prefix}},
         "daemon": {"listen": f"0.0.0.0:{port}", "state_dir": str(state_dir),
-                   "debounce": "20ms", "resync_every": "30s",
+                   "debounce": "20ms", "resync_every": "5m", "slurm_probe_every": "1s",
                    "leader_election": {"lease_name": lease, "lease_namespace": "default",
                                        "identity": identity, "lease_duration": "4s",
                                        "renew_every": "1s"}},

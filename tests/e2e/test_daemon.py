@@ -228,6 +228,12 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
             msg = await asyncio.wait_for(anext(aiter(m.messages)), 10)
             assert msg.retain and json.loads(bytes(msg.payload))["subject"] == "gpu002"
 
+        # slurmctld restarts and resets features to slurm.conf: syncd notices and re-asserts.
+        await asyncio.to_thread(box.ctld_stop)
+        await asyncio.to_thread(box.ctld_start)
+        await until(lambda: "gpu_avail_5" in features(box, "gpu001"), within=15,
+                    what="features re-asserted after a slurmctld restart")
+
         # SIGTERM: clean exit, the spool flushed, the lease released.
         d.signal(signal.SIGTERM)
         code = await asyncio.to_thread(d.wait, 30.0)
