@@ -14,12 +14,12 @@ from syncd.cli import exits
 
 #: Modules that each define ``register(subparsers)``; a command sets ``func`` on its parser.
 COMMAND_MODULES = (
-    "syncd.cli.check_config",
-    "syncd.cli.sim",
-    "syncd.cli.events",
     "syncd.cli.run",
     "syncd.cli.runbook",
+    "syncd.cli.events",
+    "syncd.cli.check_config",
     "syncd.cli.prolog",
+    "syncd.cli.sim",
 )
 
 Handler = Callable[[argparse.Namespace], int]
