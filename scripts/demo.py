@@ -218,7 +218,8 @@ class Demo:
 
         say("A job that would deadlock is held: it asks for 2 GPUs on gpu002, where pods hold 8")
         job = self.run("sbatch", "--parsable", "-w", "gpu002", "--gres=gpu:2", "-J", "needs-2",
-                       "--wrap", "sleep 3").strip().split(";")[0]
+                       "-o", str(self.work / "job-%j.out"), "--wrap", "sleep 3"
+                       ).strip().split(";")[0]
         time.sleep(2)
         state = self.run("squeue", "-h", "-j", job, "-o", "%T %r").strip()
         print(f"job {job}: {state}  (Slurm knows the GPUs are taken; nothing hangs)")
