@@ -177,8 +177,17 @@ class Api:
             raise web.HTTPBadRequest(text="body must be a JSON object")
         return body
 
+    def _standby(self) -> web.Response | None:
+        if self.r.is_leader():
+            return None
+        leader = self.holder() or "unknown (no replica holds the lease)"
+        return _json({"error": f"this replica ({self.identity}) is a standby; the leader is "
+                      f"{leader}: run the command in that pod"}, 409)
+
     async def drain(self, request: web.Request) -> web.Response:
         body = await self._body(request)
+        if (standby := self._standby()) is not None:
+            return standby
         node, reason = str(body.get("node", "")), str(body.get("reason", ""))
         if not is_node_name(node) or not reason:
             return _json({"error": "node (a valid Slurm name) and reason are required"}, 400)
@@ -190,6 +199,8 @@ class Api:
 
     async def resume(self, request: web.Request) -> web.Response:
         body = await self._body(request)
+        if (standby := self._standby()) is not None:
+            return standby
         node = str(body.get("node", ""))
         if not is_node_name(node):
             return _json({"error": "node (a valid Slurm name) is required"}, 400)
@@ -213,7 +224,7 @@ class Api:
 
     async def breaker_reset(self, request: web.Request) -> web.Response:
         await self._body(request)
-        if not self.r.is_leader():
-            return _json({"error": "this replica is a standby; reset the leader"}, 409)
+        if (standby := self._standby()) is not None:
+            return standby
         await self.r.reset_breaker()
         return _json({"open": False, "done": True})

@@ -265,6 +265,10 @@ async def test_leader_election_single_writer_and_takeover(
                    "replica-b", "e2e-ha")
         await asyncio.to_thread(b.wait_ready, 40.0, "standby")
 
+        refused = await asyncio.to_thread(
+            cli, "drain", "gpu004", "--reason", "x", env=dict(b.env, SYNCD_URL=b.url))
+        assert refused.returncode == 1 and "the leader is replica-a" in refused.stderr
+
         await sim.start_pods([{"name": "p4", "node": "gpu004", "gpus": 2, "namespace": "ml"}])
         await until(lambda: "gpu_avail_6" in features(box, "gpu004"), within=10,
                     what="leader writes gpu004")
@@ -283,7 +287,8 @@ async def test_leader_election_single_writer_and_takeover(
                     what="new leader writes gpu005")
         assert await asyncio.to_thread(b.writes) > 0
         sources = {e["source"] for e in stream_events(redis_addr, redis_stream)
-                   if e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu005"}
+                   if e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu005"
+                   and "gpu_avail_5" in e["data"]["features"]}
         assert sources == {"syncd://e2e/replica-b"}
     finally:
         a.kill()

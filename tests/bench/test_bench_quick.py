@@ -1,0 +1,60 @@
+"""The scale benchmark's --quick mode, end to end, so the harness cannot rot.
+
+It asserts that the harness measured something sane (every change observed in slurmctld,
+finite latencies, the ratios computed), never a timing threshold: CI machines are noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("slurmctld") is None, reason="needs Slurm (slurm-sandbox)"),
+]
+
+
+def redis_up() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url("redis://127.0.0.1:6379/0").ping())
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_quick_benchmark(tmp_path: Path) -> None:
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--json", str(raw)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    (result,) = json.loads(raw.read_text())["results"]
+    for who in ("syncd", "baseline"):
+        r = result[who]
+        lat = r["latency"]
+        assert lat["n"] >= 40 and lat["seen"] == lat["n"], (who, lat)
+        for key in ("p50", "p95", "p99", "mean"):
+            assert math.isfinite(lat[key]) and lat[key] > 0, (who, key, lat)
+        assert r["first_sync"]["seconds"] > 0, who
+        assert r["mass"]["all_drained"], (who, r["mass"])
+        assert r["usage"]["peak_rss_mb"] > 0 and r["usage"]["cpu"] > 0, who
+    s, b = result["syncd"], result["baseline"]
+    assert s["steady"]["slurm_writes_per_min"] == 0
+    assert s["steady"]["kube_lists_per_min"] == 0
+    assert b["steady"]["kube_lists_per_min"] > 0  # the baseline polls
+    assert s["breaker"]["breaker_events"] >= 1 and s["breaker"]["drained_in_slurm"] == 0
+    for key in ("mean_latency", "p99_latency", "first_sync", "mass_calls"):
+        assert math.isfinite(result["ratios"][key]), key
+    text = out.read_text()
+    assert "ratio" in text and "| goal |" in text
