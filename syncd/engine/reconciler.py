@@ -88,6 +88,9 @@ class Reconciler:
         self._verify_at: float | None = None
         self._problems: frozenset[str] = frozenset()
         self._known: frozenset[str] = frozenset()
+        self._known_sizes = (-1, -1)
+        self._known_at = 0.0
+        self._ever_synced = False
 
     # --- triggers ---------------------------------------------------------------------------
 
@@ -182,6 +185,12 @@ class Reconciler:
             started = time.perf_counter()
             k8s = self.kube.view()
             self.metrics.synced.set(1 if k8s.synced else 0)
+            if not k8s.synced and not self._ever_synced:
+                # Until the first complete list, the view lacks nodes and pods: capacity from
+                # a partial pod list would advertise GPUs that pods use, and would be written
+                # twice. Nothing is planned until then (drains would be withheld anyway).
+                return None
+            self._ever_synced = True
             slurm = await self.read_slurm()
             if not slurm.ok:
                 return None
@@ -280,6 +289,12 @@ class Reconciler:
 
     def _forget_vanished(self, k8s: KubeView, slurm: SlurmView) -> None:
         """A node gone from both worlds: clear its retained state for subscribers."""
+        # A node leaving both worlds changes a count; a rename that keeps both counts is
+        # caught by the once-a-minute recheck. This keeps two 10k-name sets off every pass.
+        sizes = (len(k8s.nodes), len(slurm.nodes))
+        if sizes == self._known_sizes and time.monotonic() - self._known_at < 60.0:
+            return
+        self._known_sizes, self._known_at = sizes, time.monotonic()
         known = frozenset(k8s.nodes) | frozenset(slurm.nodes)
         if known == self._known:
             return

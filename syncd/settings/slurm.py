@@ -19,8 +19,8 @@ class SlurmSettings:
     bin_dir: str = ""
     conf: str = ""
     timeout: Seconds = 10.0
-    calls_per_second: float = 20.0
-    burst: int = 10
+    calls_per_second: float = 50.0
+    burst: int = 20
     retries: int = 3
     hold_partition: str = ""
     hold_job_name: str = "syncd-hold"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
-from syncd.core.model import ActionKind, DriftEvent, EventType
+from syncd.core.model import ActionKind, DriftEvent, EventType, KubeView
 from syncd.core.policy import Capacity, Causes, Policy
 from syncd.engine.metrics import Metrics
 from syncd.engine.reconciler import Reconciler
@@ -151,3 +151,24 @@ async def test_operator_drain_and_resume_through_the_reconciler(
     finally:
         task.cancel()
         clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
+
+
+class _NeverSynced:
+    """A KubeSource whose first list never completed (our own port, not a client library)."""
+
+    def view(self) -> KubeView:
+        return KubeView({}, synced=False)
+
+    def take_skips(self) -> list[str]:
+        return []
+
+
+async def test_nothing_is_planned_or_written_before_the_first_full_sync(
+    clean_slurm: SlurmSandbox, tmp_path: Path
+) -> None:
+    port = ScontrolPort(clean_slurm.settings())
+    rec = Recorder()
+    r = Reconciler(kube=_NeverSynced(), slurm=port, events=rec, policy=POLICY,
+                   state=StateStore(tmp_path), metrics=Metrics(), is_leader=lambda: True)
+    assert await r.reconcile() is None
+    assert port.runner.executions == 0 and rec.events == []

@@ -509,6 +509,8 @@ def test_next_deadline_follows_the_running_timers() -> None:
     run.step(100.0)
     assert next_deadline(run.memory, NO_HOLDS, 100.0) == 130.0
     run.step(130.0)  # drained
+    # Still NotReady and already drained: no timer is due any more (no busy loop).
+    assert next_deadline(run.memory, NO_HOLDS, 131.0) is None
     run.set_k8s(knode("gpu001"))
     run.step(140.0)
     assert next_deadline(run.memory, NO_HOLDS, 140.0) == 200.0
