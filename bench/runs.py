@@ -36,6 +36,9 @@ from bench.harness import (
 )
 from bench.workload import Cluster, sim_requests, with_churn
 
+#: syncd_slurm_calls_total ops that only read (full and incremental reads).
+READS = frozenset({"read", "read_nodes"})
+
 
 @dataclass
 class Knobs:
@@ -142,7 +145,7 @@ class SyncdRun:
         since = start
         while time.monotonic() - since < seconds and time.monotonic() - start < most:
             ops = slurm_calls(sd.metrics())
-            n = sum(v for o, v in ops.items() if o != "read")
+            n = sum(v for o, v in ops.items() if o not in READS)
             if n != last:
                 last, since = n, time.monotonic()
             await asyncio.sleep(0.2)
@@ -154,11 +157,12 @@ class SyncdRun:
         m1, r1, t1 = sd.metrics(), await sim_requests(self.cluster.sim), time.monotonic()
         per_min = 60.0 / (t1 - t0)
         ops0, ops1 = slurm_calls(m0), slurm_calls(m1)
-        writes = sum(v for o, v in ops1.items() if o != "read") - sum(
-            v for o, v in ops0.items() if o != "read")
+        writes = sum(v for o, v in ops1.items() if o not in READS) - sum(
+            v for o, v in ops0.items() if o not in READS)
         lists = (r1["GET"] - r1["watches"]) - (r0["GET"] - r0["watches"])
         return {"window": t1 - t0,
-                "slurm_reads_per_min": (ops1.get("read", 0) - ops0.get("read", 0)) * per_min,
+                "slurm_reads_per_min": sum(ops1.get(o, 0) - ops0.get(o, 0) for o in READS)
+                * per_min,
                 "slurm_writes_per_min": writes * per_min,
                 "kube_requests_per_min": (r1["total"] - r0["total"]) * per_min,
                 "kube_lists_per_min": lists * per_min,

@@ -6,10 +6,10 @@ method, like Slinky's slurmcontrol interface.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from syncd.core.model import Action, DriftEvent, KubeView, SlurmView
+from syncd.core.model import Action, DriftEvent, KubeView, SlurmNode, SlurmView
 
 
 class SlurmPort(Protocol):
@@ -20,6 +20,10 @@ class SlurmPort(Protocol):
 
     async def read(self) -> SlurmView:
         """Every node in one call, plus slurmctld's boot time; raises SlurmError."""
+        ...
+
+    async def read_nodes(self, names: Sequence[str]) -> Mapping[str, SlurmNode]:
+        """Only these (existing) nodes, for an incremental reconcile; raises SlurmError."""
         ...
 
     async def apply(self, action: Action) -> None:

@@ -38,6 +38,10 @@ from syncd.slurm.errors import SlurmError
 log = logging.getLogger(__name__)
 HISTORY = 20
 VERIFY_AFTER = 1.0
+#: An incremental read is used while the last full read is this young...
+FULL_READ_MAX_AGE = 60.0
+#: ...and it names at most this many nodes; beyond, one full read is cheaper.
+PARTIAL_READ_MAX = 500
 
 
 @dataclass
@@ -91,11 +95,16 @@ class Reconciler:
         self._known_sizes = (-1, -1)
         self._known_at = 0.0
         self._ever_synced = False
+        self._changed: set[str] = set()
+        self._written: set[str] = set()
+        self._full_at = -FULL_READ_MAX_AGE
+        self._full_needed = False
 
     # --- triggers ---------------------------------------------------------------------------
 
     def notify(self, changed: Iterable[str] = ()) -> None:
         """Called by the watcher on every relevant change; cheap and non-blocking."""
+        self._changed.update(changed)
         self._wake.set()
 
     async def probe_slurm(self, every: float) -> None:
@@ -115,6 +124,7 @@ class Reconciler:
             if not self.status.slurm_ok or (boot and boot != self.memory.slurm_boot_time):
                 log.info("slurmctld restarted or reachable again; reconciling",
                          extra={"boot_time": boot})
+                self._full_needed = True  # every node's features may have been reset
                 self._wake.set()
 
     def stop(self) -> None:
@@ -180,6 +190,43 @@ class Reconciler:
         self.status.last_view = view
         return view
 
+    async def _read_for(self, trigger: str) -> SlurmView:
+        """A full read, or only the nodes this pass can decide anything about.
+
+        Nodes in the planner's settled cache keep their (identical) Slurm objects and are
+        skipped by the planner, so their Slurm state is never used to decide; every node the
+        planner does evaluate (changed in Kubernetes, just written, or with a timer running)
+        is read fresh. Resyncs, timers and slurmctld restarts always read everything.
+        """
+        last = self.status.last_view
+        names = self._changed | self._written
+        self._changed, self._written = set(), set()
+        fresh = time.monotonic() - self._full_at < FULL_READ_MAX_AGE
+        full_needed, self._full_needed = self._full_needed, False
+        if trigger in ("change", "verify") and fresh and last.ok and not full_needed:
+            settled = self.memory.settled
+            wanted = {n for n in names if n in last.nodes}
+            wanted.update(n for n in last.nodes if n not in settled)
+            if len(wanted) <= PARTIAL_READ_MAX:
+                if not wanted:
+                    return last
+                try:
+                    part = await self.slurm.read_nodes(sorted(wanted))
+                except SlurmError as exc:
+                    log.warning("partial Slurm read failed; reading everything",
+                                extra={"error": str(exc)})
+                else:
+                    self.metrics.slurm_calls.labels("read_nodes", "ok").inc()
+                    nodes = dict(last.nodes)
+                    nodes.update(part)
+                    view = SlurmView(nodes=nodes, ok=True, boot_time=last.boot_time)
+                    self.status.last_view = view
+                    return view
+        view = await self.read_slurm()
+        if view.ok:
+            self._full_at = time.monotonic()
+        return view
+
     async def reconcile(self, trigger: str = "manual") -> Plan | None:
         async with self.lock:
             started = time.perf_counter()
@@ -191,7 +238,7 @@ class Reconciler:
                 # twice. Nothing is planned until then (drains would be withheld anyway).
                 return None
             self._ever_synced = True
-            slurm = await self.read_slurm()
+            slurm = await self._read_for(trigger)
             if not slurm.ok:
                 return None
             now = self.clock()
@@ -253,6 +300,7 @@ class Reconciler:
                 log.info(f"{action.kind.value} {action.hostlist}", extra={
                     "node": action.hostlist, "action": action.kind.value,
                     "reason": action.reason, "outcome": outcome})
+            self._written.update(action.nodes)
             for node in action.nodes:
                 out.append(DriftEvent(
                     EventType.ACTION_FAILED if outcome == "failed" else EventType.ACTION,

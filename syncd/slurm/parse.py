@@ -160,7 +160,11 @@ def parse_node(fields: dict[str, str], stats: ParseStats | None = None) -> Slurm
 
 
 def parse_nodes(
-    text: str, stats: ParseStats | None = None, cache: dict[str, SlurmNode] | None = None
+    text: str,
+    stats: ParseStats | None = None,
+    cache: dict[str, SlurmNode] | None = None,
+    *,
+    evict: bool = True,
 ) -> dict[str, SlurmNode]:
     """All nodes of ``scontrol show node -o -d`` output, keyed by name.
 
@@ -168,6 +172,7 @@ def parse_nodes(
     of the previous read is not parsed again and yields the very same object. A node's line
     only changes when its state, load or memory changes, so at steady state almost every line
     hits: at 10,000 nodes this turns a ~0.5 s parse into a few milliseconds of lookups.
+    A partial read passes ``evict=False``: it adds its lines without dropping the others'.
     """
     nodes: dict[str, SlurmNode] = {}
     seen: dict[str, SlurmNode] = {}
@@ -187,7 +192,8 @@ def parse_nodes(
         node = parse_node(fields, stats)
         nodes[node.name] = seen[line] = node
     if cache is not None:
-        cache.clear()
+        if evict:
+            cache.clear()
         cache.update(seen)
     return nodes
 

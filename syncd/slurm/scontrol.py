@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
+
+import hostlist
 
 from syncd.core.model import Action, ActionKind, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
-from syncd.slurm.commands import check, check_hold, chunks, scontrol_argv
+from syncd.slurm.commands import check, check_hold, check_nodes, chunks, scontrol_argv
 from syncd.slurm.holds import Holds, per_node
 from syncd.slurm.parse import ParseStats, parse_boot_time, parse_nodes
 from syncd.slurm.runner import Runner
@@ -71,6 +74,26 @@ class ScontrolPort:
                 nodes[name] = prev
         self._last = nodes
         return SlurmView(nodes=nodes, ok=True, boot_time=parse_boot_time(config_text))
+
+    async def read_nodes(self, names: Sequence[str]) -> dict[str, SlurmNode]:
+        """Only ``names``, in one call with a hostlist, with their hold counts: what an
+        incremental reconcile needs. Unchanged nodes come back as the same objects."""
+        wanted = check_nodes(names)
+        text, holds = await asyncio.gather(
+            self.runner.run("show_node", ["scontrol", "-o", "-d", "show", "node",
+                                          hostlist.collect_hostlist(list(wanted))]),
+            self.holds.list(),
+        )
+        held = per_node(holds)
+        out: dict[str, SlurmNode] = {}
+        for name, node in parse_nodes(text, self.stats, self._lines, evict=False).items():
+            if held.get(name):
+                node = replace(node, hold_gpus=held[name])
+            prev = self._last.get(name)
+            if prev is not None and prev == node:
+                node = prev
+            self._last[name] = out[name] = node
+        return out
 
     async def apply(self, action: Action) -> None:
         if action.kind is ActionKind.SET_HOLD:

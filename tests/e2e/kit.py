@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,7 +129,8 @@ class Syncd:
         _, text = self.get("/metrics")
         total = 0.0
         for line in str(text).splitlines():
-            if line.startswith("syncd_slurm_calls_total{") and 'op="read"' not in line:
+            if line.startswith("syncd_slurm_calls_total{") and not re.search(
+                    r'op="read(_nodes)?"', line):
                 total += float(line.rpartition(" ")[2])
         return total
 

@@ -172,3 +172,34 @@ async def test_nothing_is_planned_or_written_before_the_first_full_sync(
                    state=StateStore(tmp_path), metrics=Metrics(), is_leader=lambda: True)
     assert await r.reconcile() is None
     assert port.runner.executions == 0 and rec.events == []
+
+
+async def test_a_change_reads_only_the_nodes_the_planner_evaluates(
+    kube_api: client.ApiClient, sim_client: SimClient, clean_slurm: SlurmSandbox,
+    annotated: None, tmp_path: Path,
+) -> None:
+    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
+    port = ScontrolPort(clean_slurm.settings())
+    rec = Recorder()
+    holder: list[Reconciler] = []
+    watcher = Watcher(kube_api, settings, POLICY,
+                      on_change=lambda names: holder[0].notify(names) if holder else None)
+    r = _reconciler(watcher, port, rec, POLICY, tmp_path)
+    holder.append(r)
+    task = asyncio.create_task(watcher.run())
+    node = clean_slurm.nodes[2]
+    try:
+        await eventually(lambda: watcher.synced, what="watcher synced")
+        await r.reconcile("resync")  # full read: everything settles
+        await r.reconcile("verify")
+        before = len(port.runner.history)
+        await sim_client.cordon(f"k8s-{node}")
+        await eventually(lambda: node in r._changed, what="the watcher reports the change")
+        await r.reconcile("change")
+        new = list(port.runner.history)[before:]
+        reads = [a for a in new if "show" in a and "node" in a]
+        assert reads and all(a[-1] == node for a in reads), reads  # only that node was read
+        assert "DRAIN" in clean_slurm.node_line(node)
+    finally:
+        task.cancel()
+        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
