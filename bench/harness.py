@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from typing import Any
 import hostlist
 import psutil
 import yaml
+
+from syncd.sim.server import start_sim_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = ROOT / "scripts" / "slurm-sandbox"
@@ -372,34 +374,11 @@ def slurm_calls(m: dict[str, float]) -> dict[str, float]:
     return out
 
 
-@contextlib.contextmanager
 def sim_process(token: str, kubeconfig: Path, history: int,
-                log: Path) -> Iterator[tuple[int, str]]:
-    """``python -m syncd.sim`` in its own process (like syncd.sim.server.start_sim_process,
-    with its stderr in ``log``: dropped watches at shutdown print tracebacks there)."""
-    with open(log, "ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd.sim", "--listen", "127.0.0.1:0", "--token", token,
-             "--write-kubeconfig", str(kubeconfig), "--history", str(history)],
-            stdout=subprocess.PIPE, stderr=err, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert proc.stdout is not None
-        url = ""
-        for line in proc.stdout:
-            if line.startswith("SYNCD_SIM_URL="):
-                url = line.strip().split("=", 1)[1]
-                break
-        if not url:
-            raise RuntimeError(f"simulator did not start (exit code {proc.poll()})")
-        yield proc.pid, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+                log: Path) -> contextlib.AbstractContextManager[tuple[int, str]]:
+    """The simulator in its own process, its stderr in ``log``."""
+    return start_sim_process("--token", token, "--write-kubeconfig", str(kubeconfig),
+                             "--history", str(history), log=log)
 
 
 def redis_events(stream: str, kind: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ started. Exit code 0 means every step of the story happened as told.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 
 from syncd.sim.client import PodSpec, SimClient
+from syncd.sim.server import start_sim_process
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -77,6 +79,7 @@ class Demo:
         self.sim_url = ""
         self.syncd: subprocess.Popen[bytes] | None = None
         self.tail_file = work / "events.txt"
+        self.stack = contextlib.ExitStack()
         self.tail_seen = 0
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -150,19 +153,12 @@ class Demo:
             print("using the Redis already running on 127.0.0.1:6379")
 
         kubeconfig = self.work / "kubeconfig"
-        sim = subprocess.Popen(
-            [PY, "-m", "syncd.sim", "--listen", "127.0.0.1:0", "--token", TOKEN,
-             "--write-kubeconfig", str(kubeconfig), "--nodes", str(NODES)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
-        self.procs.append(sim)
-        assert sim.stdout is not None
-        for raw in sim.stdout:
-            line = raw.decode().strip()
-            if line.startswith("SYNCD_SIM_URL="):
-                self.sim_url = line.split("=", 1)[1]
-                break
-        if not self.sim_url:
-            raise DemoFailed("the simulator did not start")
+        try:
+            _, self.sim_url = self.stack.enter_context(start_sim_process(
+                "--token", TOKEN, "--write-kubeconfig", str(kubeconfig), "--nodes", str(NODES),
+                log=self.work / "sim.log"))
+        except RuntimeError as exc:
+            raise DemoFailed(str(exc)) from None
         print(f"Kubernetes simulator at {self.sim_url} with {NODES} GPU nodes (8 GPUs each)")
 
         self.port = free_port()
@@ -279,6 +275,7 @@ class Demo:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        self.stack.close()
         if self.sandbox.exists():
             self.run("scancel", "-n", "syncd-hold", check=False)
             self.run(str(ROOT / "scripts" / "slurm-sandbox"), "stop", str(self.sandbox),

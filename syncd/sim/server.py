@@ -116,14 +116,20 @@ class SimServer:
 
 
 @contextlib.contextmanager
-def start_sim_process(*args: str, timeout: float = 60.0) -> Iterator[tuple[int, str]]:
+def start_sim_process(
+    *args: str, timeout: float = 60.0, log: Path | None = None
+) -> Iterator[tuple[int, str]]:
     """Run ``python -m syncd.sim --listen 127.0.0.1:0 ARGS``; yields (pid, url), stops it after.
 
     A separate process keeps the simulator's memory and CPU out of the caller's measurements.
+    ``log`` receives its stderr (watches dropped at shutdown print tracebacks there).
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd.sim", "--listen", "127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    with contextlib.ExitStack() as files:
+        err = files.enter_context(open(log, "ab")) if log is not None else None
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd.sim", "--listen", "127.0.0.1:0", *args],
+            stdout=subprocess.PIPE, stderr=err, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ import signal
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,19 +138,35 @@ def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:
         assert r.status == 200
 
 
-def _start(box: SlurmSandbox, tmp: Path, kubeconfig: Path, redis_addr: Addr, stream: str,
-           mqtt_addr: Addr, mqtt_prefix: str, identity: str, lease: str) -> Syncd:
-    port = new_port()
-    state = tmp / f"state-{identity}"
-    cfg = syncd_config(
-        tmp / f"syncd-{identity}.yaml", kubeconfig=kubeconfig, slurm_conf=box.conf,
-        state_dir=state, redis_url=f"redis://{redis_addr.host}:{redis_addr.port}/0",
-        stream=stream, mqtt_host=mqtt_addr.host, mqtt_port=mqtt_addr.port,
-        mqtt_prefix=mqtt_prefix, identity=identity, lease=lease, port=port)
-    return Syncd.start(cfg, port, tmp / f"{identity}.log", child_env(box.conf))
+@dataclass
+class World:
+    """Everything one syncd process needs, shared by the tests of this module."""
+
+    box: SlurmSandbox
+    sim: SimClient
+    kubeconfig: Path
+    redis: Addr
+    stream: str
+    mqtt: Addr
+    mqtt_prefix: str
+    tmp: Path
+
+    def start(self, identity: str, lease: str) -> Syncd:
+        port = new_port()
+        cfg = syncd_config(
+            self.tmp / f"syncd-{identity}.yaml", kubeconfig=self.kubeconfig,
+            slurm_conf=self.box.conf, state_dir=self.tmp / f"state-{identity}",
+            redis_url=f"redis://{self.redis.host}:{self.redis.port}/0", stream=self.stream,
+            mqtt_host=self.mqtt.host, mqtt_port=self.mqtt.port, mqtt_prefix=self.mqtt_prefix,
+            identity=identity, lease=lease, port=port)
+        return Syncd.start(cfg, port, self.tmp / f"{identity}.log", child_env(self.box.conf))
+
+    def events(self) -> list[dict[str, Any]]:
+        return stream_events(self.redis, self.stream)
 
 
-async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
+@pytest.fixture
+async def world(
     box: SlurmSandbox,
     cluster: tuple[SimServer, SimClient, Path],
     redis_addr: Addr,
@@ -157,11 +174,16 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
     mqtt_addr: Addr,
     mqtt_prefix: str,
     tmp_path: Path,
-) -> None:
+) -> World:
     _, sim, kubeconfig = cluster
     await asyncio.to_thread(reset_nodes, box)
-    d = _start(box, tmp_path, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
-               "e2e-a", "e2e-single")
+    return World(box, sim, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
+                 tmp_path)
+
+
+async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> None:
+    box, sim = world.box, world.sim
+    d = world.start("e2e-a", "e2e-single")
     try:
         await asyncio.to_thread(d.wait_ready, 40.0, "leader")
         await until(lambda: "gpu_avail_8" in features(box, "gpu008"), within=15,
@@ -207,7 +229,7 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
 
         # Events: on the Redis stream in order, each valid against the schema.
         def have_resume() -> list[dict[str, Any]] | None:
-            evs = stream_events(redis_addr, redis_stream)
+            evs = world.events()
             ok = any(e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu002"
                      and e["data"]["action"] == "resume" for e in evs)
             return evs if ok else None
@@ -223,8 +245,8 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
         assert not any(s == "gpu003" and a in ("drain", "resume") for s, a in kinds)
 
         # MQTT carries the retained per-node state.
-        async with aiomqtt.Client(mqtt_addr.host, mqtt_addr.port) as m:
-            await m.subscribe(f"{mqtt_prefix}/nodes/gpu002")
+        async with aiomqtt.Client(world.mqtt.host, world.mqtt.port) as m:
+            await m.subscribe(f"{world.mqtt_prefix}/nodes/gpu002")
             msg = await asyncio.wait_for(anext(aiter(m.messages)), 10)
             assert msg.retain and json.loads(bytes(msg.payload))["subject"] == "gpu002"
 
@@ -245,24 +267,13 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(
         d.kill()
 
 
-async def test_leader_election_single_writer_and_takeover(
-    box: SlurmSandbox,
-    cluster: tuple[SimServer, SimClient, Path],
-    redis_addr: Addr,
-    redis_stream: str,
-    mqtt_addr: Addr,
-    mqtt_prefix: str,
-    tmp_path: Path,
-) -> None:
-    _, sim, kubeconfig = cluster
-    await asyncio.to_thread(reset_nodes, box)
-    a = _start(box, tmp_path, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
-               "replica-a", "e2e-ha")
+async def test_leader_election_single_writer_and_takeover(world: World) -> None:
+    box, sim = world.box, world.sim
+    a = world.start("replica-a", "e2e-ha")
     b: Syncd | None = None
     try:
         await asyncio.to_thread(a.wait_ready, 40.0, "leader")
-        b = _start(box, tmp_path, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
-                   "replica-b", "e2e-ha")
+        b = world.start("replica-b", "e2e-ha")
         await asyncio.to_thread(b.wait_ready, 40.0, "standby")
 
         refused = await asyncio.to_thread(
@@ -286,7 +297,7 @@ async def test_leader_election_single_writer_and_takeover(
         await until(lambda: "gpu_avail_5" in features(box, "gpu005"), within=10,
                     what="new leader writes gpu005")
         assert await asyncio.to_thread(b.writes) > 0
-        sources = {e["source"] for e in stream_events(redis_addr, redis_stream)
+        sources = {e["source"] for e in world.events()
                    if e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu005"
                    and "gpu_avail_5" in e["data"]["features"]}
         assert sources == {"syncd://e2e/replica-b"}
