@@ -95,7 +95,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
         dry_run=d.dry_run, debounce=d.debounce, resync_every=d.resync_every)
     if isinstance(elector, LeaderElector):
         r = reconciler
-        elector.on_change = lambda leading: r.notify()
+        elector.on_change = lambda _leading: r.notify()
     _live_metrics(metrics, watcher, outbox)
 
     http = Api(reconciler, metrics, identity=identity, holder=lambda: elector.holder)
@@ -151,23 +151,45 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
 
 
 def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
+    """Counters the components keep themselves, read at scrape time (monotonic counts are
+    exported as gauges of the running total, since they live in the components)."""
+
     def read() -> dict[str, dict[tuple[str, ...], float]]:
-        stats = watcher.stats
+        w = watcher.stats
+        sinks = outbox.stats()
         return {
             "syncd_outbox_backlog": {(k,): float(v) for k, v in outbox.backlog().items()},
-            "syncd_watch_restarts": {(): float(stats.watch_restarts)},
-            "syncd_watch_relists": {(): float(stats.relists)},
-            "syncd_kubernetes_skipped": {(): float(stats.skipped)},
+            "syncd_outbox_delivered": {(k,): float(s.delivered) for k, s in sinks.items()},
+            "syncd_outbox_failed_attempts": {(k,): float(s.failed) for k, s in sinks.items()},
+            "syncd_outbox_dropped": {(k,): float(s.dropped) for k, s in sinks.items()},
+            "syncd_outbox_sink_up": {(k,): float(s.healthy) for k, s in sinks.items()},
+            "syncd_watch_restarts": {(): float(w.watch_restarts)},
+            "syncd_watch_relists": {(): float(w.relists)},
+            "syncd_watch_gone_410": {(): float(w.gone_410)},
+            "syncd_watch_errors": {(): float(w.errors)},
+            "syncd_kubernetes_skipped": {
+                ("value",): float(w.skipped),
+                ("name_unmapped",): float(watcher.state.misses_total),
+                ("name_collision",): float(watcher.state.collisions_total)},
         }
 
-    metrics.add_live(read, {
-        "syncd_outbox_backlog": ("sink",),
-        "syncd_watch_restarts": (),
-        "syncd_watch_relists": (),
-        "syncd_kubernetes_skipped": (),
-    }, {
+    labels: dict[str, tuple[str, ...]] = {
+        "syncd_outbox_backlog": ("sink",), "syncd_outbox_delivered": ("sink",),
+        "syncd_outbox_failed_attempts": ("sink",), "syncd_outbox_dropped": ("sink",),
+        "syncd_outbox_sink_up": ("sink",), "syncd_watch_restarts": (),
+        "syncd_watch_relists": (), "syncd_watch_gone_410": (), "syncd_watch_errors": (),
+        "syncd_kubernetes_skipped": ("kind",),
+    }
+    metrics.add_live(read, labels, {
         "syncd_outbox_backlog": "Events spooled but not yet delivered, per sink.",
+        "syncd_outbox_delivered": "Events delivered per sink since start.",
+        "syncd_outbox_failed_attempts": "Failed delivery attempts per sink since start "
+                                        "(each is retried).",
+        "syncd_outbox_dropped": "Events the spool bound dropped before a sink got them.",
+        "syncd_outbox_sink_up": "1 when the last delivery to the sink succeeded.",
         "syncd_watch_restarts": "Watch streams restarted since start.",
         "syncd_watch_relists": "Full relists (410 Gone, errors) since start.",
-        "syncd_kubernetes_skipped": "Kubernetes values skipped as invalid (quantities, names).",
+        "syncd_watch_gone_410": "410 Gone answers (history compacted) since start.",
+        "syncd_watch_errors": "Kubernetes API errors seen by the watcher since start.",
+        "syncd_kubernetes_skipped": "Kubernetes input refused since start, by kind.",
     })

@@ -22,7 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from syncd.core.explain import detail, report
-from syncd.core.model import ActionKind, SlurmView
+from syncd.core.model import ActionKind
 from syncd.core.validate import is_node_name
 from syncd.engine.metrics import Metrics
 from syncd.engine.reconciler import Reconciler
@@ -86,9 +86,6 @@ class Api:
     async def metrics_view(self, _: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    def _slurm(self) -> SlurmView:
-        return self.r.status.last_view
 
     async def status(self, request: web.Request) -> web.Response:
         k8s = self.r.kube.view()

@@ -50,9 +50,7 @@ class Status:
 
     slurm_ok: bool = False
     slurm_error: str = ""
-    last_reconcile: float = 0.0
     last_view: SlurmView = field(default_factory=lambda: SlurmView({}, ok=False))
-    reconciles: int = 0
 
 
 class Reconciler:
@@ -245,25 +243,19 @@ class Reconciler:
             p = plan(k8s, slurm, self.policy, self.memory, now)
             leader = self.is_leader()
             self.metrics.leader.set(1 if leader else 0)
-            events = [*p.events, *self._skip_events(k8s)]
+            # A standby plans too, so its timers continue where the leader was at a takeover,
+            # but it writes and publishes nothing (the leader does).
+            self.memory = p.memory
             if leader:
-                events.extend(await self._execute(p.changes, p.actions, k8s, slurm, "planner"))
-                self.memory = p.memory
+                events = [*p.events, *self._skip_events(k8s),
+                          *await self._execute(p.changes, p.actions, k8s, slurm, "planner")]
                 if p.actions and not self.dry_run:
                     # Slurm is not watched: read it back shortly to confirm what was written
                     # (and resolve the drift) instead of waiting for the next resync.
                     self._verify_at = time.monotonic() + VERIFY_AFTER
-            else:
-                # A standby keeps its timers so a takeover continues where the leader was, but
-                # writes nothing and publishes nothing (the leader does).
-                self.memory = p.memory
-                events = []
-            self._publish(events)
-            if leader:
+                self._publish(events)
                 self._forget_vanished(k8s, slurm)
             self._record(p, now)
-            self.status.last_reconcile = now
-            self.status.reconciles += 1
             self.metrics.reconciles.labels(trigger).inc()
             self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
             if p.changes or p.events or self._dirty:

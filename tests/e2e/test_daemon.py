@@ -250,6 +250,13 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
             msg = await asyncio.wait_for(anext(aiter(m.messages)), 10)
             assert msg.retain and json.loads(bytes(msg.payload))["subject"] == "gpu002"
 
+        # The counters the components keep are exported, without node names as labels.
+        assert await asyncio.to_thread(d.metric, "syncd_outbox_delivered", sink="redis") > 0
+        assert await asyncio.to_thread(d.metric, "syncd_outbox_dropped", sink="mqtt") == 0
+        assert await asyncio.to_thread(d.metric, "syncd_actions_total", kind="drain") >= 1
+        _, metrics_text = await asyncio.to_thread(d.get, "/metrics")
+        assert "gpu00" not in str(metrics_text)
+
         # slurmctld restarts and resets features to slurm.conf: syncd notices and re-asserts.
         await asyncio.to_thread(box.ctld_stop)
         await asyncio.to_thread(box.ctld_start)
