@@ -86,13 +86,5 @@ def _group(match: re.Match[str], ref: str) -> str:
     return value
 
 
-def collisions(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
-    """Slurm names claimed by more than one Kubernetes node: slurm name -> sorted kube names."""
-    claims: dict[str, list[str]] = {}
-    for kube, slurm in pairs:
-        claims.setdefault(slurm, []).append(kube)
-    return {s: tuple(sorted(k)) for s, k in claims.items() if len(k) > 1}
-
-
 def collision_problem(slurm_name: str, kube_names: Iterable[str]) -> str:
     return f"Slurm name {slurm_name} claimed by several nodes: {', '.join(sorted(kube_names))}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes_asyncio import client
 
-from syncd.core.naming import NameMapper, collisions
+from syncd.core.naming import NameMapper
 from syncd.settings.kube import NameMapping
 from syncd.sim.client import SimClient
 from tests.fixtures.kube import eventually
@@ -38,10 +38,6 @@ def test_unsafe_label_values_are_rejected(value: str) -> None:
     mapped = NameMapper(NameMapping(mode="label", key="n")).map("k", {"n": value}, {})
     assert mapped.slurm_name is None
     assert "\n" not in mapped.problem
-
-
-def test_collisions() -> None:
-    assert collisions([("a", "x"), ("b", "x"), ("c", "y")]) == {"x": ("a", "b")}
 
 
 async def test_watcher_reports_collisions_and_misses(
