@@ -12,8 +12,9 @@ Charity to the baseline, so the comparison is not a straw man: the list bodies a
 plain JSON (``_preload_content=False``) instead of kubernetes-asyncio's model objects, which
 at 100,000 pods would take longer than the poll interval on this machine.
 
-Each finished poll prints one JSON line on stdout: ``start``/``listed``/``end`` (CLOCK_MONOTONIC,
-comparable across processes), and the calls it made.
+Each poll prints ``{"event": "start", "at": T}`` when it begins and, when it has finished, one
+JSON line with ``start``/``listed``/``end`` (CLOCK_MONOTONIC, comparable across processes) and
+the calls it made.
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ async def run(kubeconfig: str, interval: float, resource: str) -> None:
         core = client.CoreV1Api(api)
         while not stop.is_set():
             t = time.monotonic()
+            # Announced, so the benchmark's observer reads Slurm only while a poll may write.
+            print(json.dumps({"event": "start", "at": t}), flush=True)
             print(json.dumps(await poll(core, resource)), flush=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, t + interval - time.monotonic()))

@@ -138,8 +138,12 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
     add("ratio p99 latency baseline/syncd", lambda r: f"{f(r['ratios']['p99_latency'], 0)}x")
     add("ratio first sync baseline/syncd", lambda r: f"{f(r['ratios']['first_sync'], 1)}x")
     add("ratio mass drain calls baseline/syncd", lambda r: f"{f(r['ratios']['mass_calls'], 0)}x")
+    add("syncd latency / breaker run during a baseline poll", lambda r: (
+        f"{r['syncd']['latency']['baseline_poll_overlap']:.1f} s / "
+        f"{r['syncd']['breaker']['baseline_poll_overlap']:.1f} s overlap"))
     add("wall time of this size", lambda r: f"{r['wall_seconds']:.0f} s "
-        f"(sandbox {r['setup']['sandbox']:.0f} s, simulator {r['setup']['simulator']:.0f} s)")
+        f"(2 sandboxes {r['setup']['sandbox']:.0f} s, 2 simulated clusters "
+        f"{r['setup']['simulator']:.0f} s, the runs side by side {r['setup']['runs']:.0f} s)")
     lines.append("")
     lines += goals(results)
     lines.append(NOTES)
@@ -183,8 +187,16 @@ NOTES = """## How it is measured
 - **Cluster**: the simulator (`python -m syncd.sim`, own process) holds N nodes with 8 GPUs and
   10 pods each: 6 one-GPU pods and 4 CPU-only pods, so every node should carry `gpu_avail_2`.
   Slurm is `scripts/slurm-sandbox`: a real slurmctld, real slurmd for the first nodes, ghosts
-  (no slurmd) for the rest. Both systems run against the same simulator and sandbox, one after
-  the other, on disjoint nodes; Slurm features are reset to `gpu` in one call in between.
+  (no slurmd) for the rest. Each system has a world of its own, built the same way (its own
+  sandbox and simulator process holding the same cluster), so neither sees the other's
+  changes and both start from the same state.
+- **Schedule** (`bench/runs.py`, `side_by_side`): the baseline is idle between its polls, so
+  syncd's phases run in those gaps instead of after it. syncd's first sync runs alone; its
+  steady window (counted, not timed) runs while the baseline does its first sync; its latency
+  run and mass event go into gaps between two baseline polls; the breaker run too, when the
+  gap left is long enough, otherwise after the baseline's last poll. The table's "overlap"
+  row shows how long syncd's latency and breaker runs shared the machine with a baseline
+  poll (0 s means never).
 - **Ghosts cannot be drained by syncd**: slurmctld shows them `UNKNOWN+NOT_RESPONDING`, and
   syncd by design leaves a node Slurm already reports unresponsive alone (unschedulable anyway,
   the reason is slurmctld's). So NotReady changes and the drained part of each mass event use
@@ -193,6 +205,8 @@ NOTES = """## How it is measured
   `scontrol -o show node <hostlist of pending nodes>` every 50 ms (about 30 ms a call at 10,000
   nodes; a full `scontrol -o show node` every 0.5 s when more than 300 are pending). A change's
   time is taken before its API call; its visibility when the answer arrived (an upper bound).
+  The baseline's observer reads only while a poll runs and once after it ends: nothing else
+  writes to the baseline's Slurm, and the reads would otherwise cost CPU during syncd's phases.
 - **First full sync**: from spawning the process to every node showing its `gpu_avail_N`.
 - **Latency**: 200 changes, every 5th a node going NotReady (expect DRAIN), the rest a 2-GPU
   pod starting (expect `gpu_avail_0`), with 10 pod replacements per second (every other one a
@@ -203,10 +217,12 @@ NOTES = """## How it is measured
   `/metrics` and the simulator's request counters (lists = GETs minus watches). Baseline: the
   poll after its first sync (nothing to do), per poll times 2 per minute.
 - **Mass event**: 10 % of the nodes NotReady through 64 concurrent API calls; the time is until
-  every drainable node shows DRAIN; calls are syncd's `drain` operations (the baseline's are its
-  `scontrol update` count). **Breaker on**: a second syncd with a fresh state directory and
-  `max_drain_percent` set below the drainable nodes of a second mass event.
-- **syncd settings**: production defaults (20 Slurm calls/s, burst 10; debounce 50 ms; Redis
+  every drainable node shows DRAIN. The baseline's event lands half an interval before its
+  next poll (its average wait; right after a poll it would be the full 30 s). Calls are
+  syncd's `drain` operations (the baseline's are its `scontrol update` count).
+  **Breaker on**: a second syncd with a fresh state directory and `max_drain_percent` set
+  below the drainable nodes of a second mass event.
+- **syncd settings**: production defaults (50 Slurm calls/s, burst 20; debounce 50 ms; Redis
   events on, a unique stream deleted afterwards) except `drain_after: 0s`, leader election off,
   breaker off (except the breaker run) and `capacity.hold_jobs: false`: hold jobs submit and
   cancel one placeholder job per node change, which at 10,000 nodes measures sbatch, not syncd.

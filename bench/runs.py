@@ -1,8 +1,10 @@
-"""One system under test through the scenarios: syncd (event-driven) or the polling baseline.
+"""The two systems under test, phase by phase: syncd (event-driven) and the polling baseline.
 
-Both are measured the same way, by the :class:`~bench.harness.SlurmObserver` reading
-slurmctld; the only difference is how each is started and where its counters come from
-(syncd's /metrics, the baseline's per-poll JSON lines), plus the simulator's request counters.
+Each runs in its own :class:`World` (its own Slurm sandbox and simulator, built the same way),
+so neither sees the other's changes and the two can share the clock: :func:`side_by_side` puts
+syncd's phases in the baseline's idle gaps between polls. Both are measured the same way, by a
+:class:`~bench.harness.SlurmObserver` reading their slurmctld; counters come from syncd's
+/metrics, the baseline's per-poll JSON lines and each world's simulator.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from bench.harness import (
     usage,
 )
 from bench.workload import Cluster, sim_requests, with_churn
+
+#: The baseline's observer reads Slurm until a read started this long after a poll ended (its
+#: last write is then certainly visible).
+AFTER_POLL = 0.2
 
 #: syncd_slurm_calls_total ops that only read (full and incremental reads).
 READS = frozenset({"read", "read_nodes"})
@@ -86,61 +92,78 @@ def done_at(items: list[Expect]) -> float:
     return max((e.seen_at or float("nan")) for e in items)
 
 
+# --- a world ---------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """One Slurm sandbox and one simulator with its cluster, for one system under test."""
+
+    box: Sandbox
+    cluster: Cluster
+    kubeconfig: Path
+    work: Path
+
+
 # --- syncd -----------------------------------------------------------------------------------
 
 
 @dataclass
 class SyncdRun:
-    box: Sandbox
-    cluster: Cluster
-    kubeconfig: Path
-    work: Path
+    world: World
     knobs: Knobs
     stream: str = field(default_factory=lambda: f"syncd:bench:{uuid.uuid4().hex[:12]}")
+    out: Result = field(default_factory=dict)
+    sd: Syncd | None = None
+    obs: SlurmObserver | None = None
 
-    def start(self, name: str, breaker: dict[str, Any]) -> Syncd:
+    @property
+    def cluster(self) -> Cluster:
+        return self.world.cluster
+
+    def _spawn(self, name: str, breaker: dict[str, Any]) -> Syncd:
+        w = self.world
         port = free_port()
-        state = self.work / f"state-{name}"
-        cfg = syncd_config(self.work / f"syncd-{name}.yaml", kubeconfig=self.kubeconfig,
-                           slurm_conf=self.box.conf, state_dir=state, port=port,
-                           stream=self.stream, breaker=breaker)
-        return Syncd(cfg, port, self.work / f"syncd-{name}.log", child_env(self.box.conf),
+        cfg = syncd_config(w.work / f"syncd-{name}.yaml", kubeconfig=w.kubeconfig,
+                           slurm_conf=w.box.conf, state_dir=w.work / f"state-{name}",
+                           port=port, stream=self.stream, breaker=breaker)
+        return Syncd(cfg, port, w.work / f"syncd-{name}.log", child_env(w.box.conf),
                      module=self.knobs.syncd_module)
 
-    async def run(self) -> Result:
-        try:
-            return await self._run()
-        finally:
-            redis_drop(self.stream)
+    @property
+    def main(self) -> Syncd:
+        assert self.sd is not None, "syncd is not running"
+        return self.sd
 
-    async def _run(self) -> Result:
-        out: Result = {}
-        sd = self.start("main", {"enabled": False})
-        try:
-            async with SlurmObserver(self.box.env) as obs:
-                first = first_sync_expects(obs, self.cluster, sd.started)
-                if not await obs.wait(first, 300):
-                    raise RuntimeError(f"syncd first sync incomplete:\n{sd.tail()}")
-                m = sd.metrics()
-                out["first_sync"] = {"seconds": done_at(first) - sd.started,
-                                     "slurm_ops": slurm_calls(m),
-                                     "cpu": usage(sd.pid).cpu}
-                out["steady"] = await self._steady(sd)
-                out["latency"] = await self._latency(sd, obs)
-                out["mass"] = await self._mass(sd, obs)
-            u = usage(sd.pid)
-            out["usage"] = {"cpu": u.cpu, "children_cpu": u.children_cpu,
-                            "peak_rss_mb": u.peak_rss_mb}
-        finally:
-            sd.stop()
-        out["breaker"] = await self._breaker()
-        return out
+    async def first_sync(self) -> None:
+        """Starts the main syncd and waits until slurmctld shows every node's capacity."""
+        self.sd = sd = self._spawn("main", {"enabled": False})
+        self.obs = obs = SlurmObserver(self.world.box.env)
+        await obs.__aenter__()
+        first = first_sync_expects(obs, self.cluster, sd.started)
+        if not await obs.wait(first, 300):
+            raise RuntimeError(f"syncd first sync incomplete:\n{sd.tail()}")
+        self.out["first_sync"] = {"seconds": done_at(first) - sd.started,
+                                  "slurm_ops": slurm_calls(sd.metrics()),
+                                  "cpu": usage(sd.pid).cpu}
+
+    async def close(self) -> None:
+        if self.obs is not None:
+            await self.obs.__aexit__(None, None, None)
+            self.obs = None
+        self.stop_main()
+        redis_drop(self.stream)
+
+    def stop_main(self) -> None:
+        if self.sd is not None:
+            u = usage(self.sd.pid)
+            self.out["usage"] = {"cpu": u.cpu, "children_cpu": u.children_cpu,
+                                 "peak_rss_mb": u.peak_rss_mb}
+            self.sd.stop()
+            self.sd = None
 
     async def _quiet(self, sd: Syncd, seconds: float = 2.0, most: float = 20.0) -> None:
-        """Until syncd wrote nothing to Slurm for ``seconds`` (at most ``most`` seconds).
-
-        Reconciles are not the measure: while a node is NotReady syncd's drain_after timer
-        stays due and it reconciles back to back (see RESULTS.md, profiling)."""
+        """Until syncd wrote nothing to Slurm for ``seconds`` (at most ``most`` seconds)."""
         last, start = -1.0, time.monotonic()
         since = start
         while time.monotonic() - since < seconds and time.monotonic() - start < most:
@@ -150,27 +173,30 @@ class SyncdRun:
                 last, since = n, time.monotonic()
             await asyncio.sleep(0.2)
 
-    async def _steady(self, sd: Syncd) -> Result:
+    async def steady(self) -> None:
+        sd = self.main
         await self._quiet(sd)
-        m0, r0, t0 = sd.metrics(), await sim_requests(self.cluster.sim), time.monotonic()
+        sim = self.cluster.sim
+        m0, r0, t0 = sd.metrics(), await sim_requests(sim), time.monotonic()
         await asyncio.sleep(self.knobs.steady)
-        m1, r1, t1 = sd.metrics(), await sim_requests(self.cluster.sim), time.monotonic()
+        m1, r1, t1 = sd.metrics(), await sim_requests(sim), time.monotonic()
         per_min = 60.0 / (t1 - t0)
         ops0, ops1 = slurm_calls(m0), slurm_calls(m1)
         writes = sum(v for o, v in ops1.items() if o not in READS) - sum(
             v for o, v in ops0.items() if o not in READS)
         lists = (r1["GET"] - r1["watches"]) - (r0["GET"] - r0["watches"])
-        return {"window": t1 - t0,
-                "slurm_reads_per_min": sum(ops1.get(o, 0) - ops0.get(o, 0) for o in READS)
-                * per_min,
-                "slurm_writes_per_min": writes * per_min,
-                "kube_requests_per_min": (r1["total"] - r0["total"]) * per_min,
-                "kube_lists_per_min": lists * per_min,
-                "reconciles_per_min": (metric_sum(m1, "syncd_reconciles_total")
-                                       - metric_sum(m0, "syncd_reconciles_total")) * per_min}
+        self.out["steady"] = {
+            "window": t1 - t0,
+            "slurm_reads_per_min": sum(ops1.get(o, 0) - ops0.get(o, 0) for o in READS) * per_min,
+            "slurm_writes_per_min": writes * per_min,
+            "kube_requests_per_min": (r1["total"] - r0["total"]) * per_min,
+            "kube_lists_per_min": lists * per_min,
+            "reconciles_per_min": (metric_sum(m1, "syncd_reconciles_total")
+                                   - metric_sum(m0, "syncd_reconciles_total")) * per_min}
 
-    async def _latency(self, sd: Syncd, obs: SlurmObserver) -> Result:
-        k = self.knobs
+    async def latency(self) -> None:
+        k, sd, obs = self.knobs, self.main, self.obs
+        assert obs is not None
         changes = self.cluster.take_changes(k.changes, k.notready_every)
         m0, u0 = sd.metrics(), usage(sd.pid)
         spy = None
@@ -181,26 +207,30 @@ class SyncdRun:
                          "--duration", str(int(k.change_span) + 5), "--format", "raw",
                          "--nonblocking", "-o",
                          str(k.profile / f"syncd-{len(self.cluster.names)}.txt")],
-                        k.profile / "py-spy.log", child_env(self.box.conf))
+                        k.profile / "py-spy.log", child_env(self.world.box.conf))
 
         async def body() -> list[Expect]:
             items = await self.cluster.spread(obs, changes, k.change_span, "s")
             await obs.wait(items, 120)
             return items
 
+        t0 = time.monotonic()
         items = await with_churn(self.cluster, k.churn_rate, body)
         if spy is not None:
             await asyncio.to_thread(spy.proc.wait, 60)
         m1, u1 = sd.metrics(), usage(sd.pid)
         res = latency_stats(items)
-        res.update(cpu=u1.cpu - u0.cpu, churned=self.cluster.churned,
+        res.update(cpu=u1.cpu - u0.cpu, churned=self.cluster.churned, began=t0,
+                   ended=time.monotonic(),
                    reconciles=metric_sum(m1, "syncd_reconciles_total")
                    - metric_sum(m0, "syncd_reconciles_total"),
                    slurm_ops={o: v - slurm_calls(m0).get(o, 0)
                               for o, v in slurm_calls(m1).items()})
-        return res
+        self.out["latency"] = res
 
-    async def _mass(self, sd: Syncd, obs: SlurmObserver) -> Result:
+    async def mass(self) -> None:
+        sd, obs = self.main, self.obs
+        assert obs is not None
         await self._quiet(sd)
         nodes, real = self.cluster.take_mass(self.knobs.mass_real)
         m0 = sd.metrics()
@@ -210,18 +240,26 @@ class SyncdRun:
         await self._quiet(sd)
         ops0, ops1 = slurm_calls(sd.metrics()), slurm_calls(m0)
         delta = {o: v - ops1.get(o, 0) for o, v in ops0.items() if v - ops1.get(o, 0)}
-        return {"nodes": len(nodes), "drainable": len(real), "all_drained": ok,
-                "api_seconds": api_done,
-                "seconds": done_at(items) - t0, "drain_calls": delta.get("drain", 0),
-                "slurm_ops": delta}
+        self.out["mass"] = {"nodes": len(nodes), "drainable": len(real), "all_drained": ok,
+                            "api_seconds": api_done, "seconds": done_at(items) - t0,
+                            "drain_calls": delta.get("drain", 0), "slurm_ops": delta}
 
-    async def _breaker(self) -> Result:
+    def breaker_needs(self) -> float:
+        """A generous guess of the breaker run's wall time: a fresh syncd's first sync plus
+        the two quiet waits and the event."""
+        return 1.5 * float(self.out.get("first_sync", {}).get("seconds", 10.0)) + 10.0
+
+    async def breaker(self) -> None:
+        """A second syncd (fresh state, breaker on) and a second mass event; the main syncd
+        must be stopped first, or it would drain what the breaker withholds."""
+        assert self.sd is None, "stop the main syncd first"
         k = self.knobs
         n = len(self.cluster.names)
         # The limit must sit below the drainable (real) nodes of the event to be tested.
         percent = 100.0 * max(1, k.mass_real // 2) / n
-        sd = self.start("breaker", {"enabled": True, "max_drain_percent": percent,
-                                    "min_nodes": 1})
+        sd = self._spawn("breaker", {"enabled": True, "max_drain_percent": percent,
+                                     "min_nodes": 1})
+        began = time.monotonic()
         try:
             # Synced, not merely started: at 10,000 nodes the initial list takes seconds and
             # drains (and so the breaker) wait for it.
@@ -233,31 +271,32 @@ class SyncdRun:
             await self._quiet(sd)
             nodes, real = self.cluster.take_mass(k.mass_real)
             m0 = sd.metrics()
-            async with SlurmObserver(self.box.env) as obs:
-                t0, _ = await self.cluster.mass_notready(obs, nodes, [])
-                opened = None
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    if metric_sum(sd.metrics(), "syncd_breaker_open") >= 1:
-                        opened = time.monotonic() - t0
-                        break
-                    await asyncio.sleep(0.05)
-                await self._quiet(sd)
+            obs = self.obs
+            assert obs is not None
+            t0, _ = await self.cluster.mass_notready(obs, nodes, [])
+            opened = None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if metric_sum(sd.metrics(), "syncd_breaker_open") >= 1:
+                    opened = time.monotonic() - t0
+                    break
+                await asyncio.sleep(0.05)
+            await self._quiet(sd)
             m1 = sd.metrics()
-            shown = self.box.scontrol("-o", "show", "node")
+            shown = self.world.box.scontrol("-o", "show", "node")
             wanted = set(nodes)
             drained = sum(1 for line in shown.splitlines() if _drained(line, wanted))
             events = [e for e in redis_events(self.stream, "io.syncd.breaker.v1")
                       if e.get("data", {}).get("state") == "open"]
-            return {"nodes": len(nodes), "drainable": len(real), "limit_percent": percent,
-                    "opened_after": opened, "drained_in_slurm": drained,
-                    "withheld_gauge": metric_sum(m1, "syncd_withheld_drains"),
-                    "drain_calls": slurm_calls(m1).get("drain", 0)
-                    - slurm_calls(m0).get("drain", 0),
-                    "breaker_events": len(events),
-                    "event_withheld": len(events[-1]["data"].get("withheld", []))
-                    if events else 0,
-                    "event_why": events[-1]["data"].get("why", "") if events else ""}
+            self.out["breaker"] = {
+                "nodes": len(nodes), "drainable": len(real), "limit_percent": percent,
+                "opened_after": opened, "drained_in_slurm": drained,
+                "withheld_gauge": metric_sum(m1, "syncd_withheld_drains"),
+                "drain_calls": slurm_calls(m1).get("drain", 0) - slurm_calls(m0).get("drain", 0),
+                "breaker_events": len(events),
+                "event_withheld": len(events[-1]["data"].get("withheld", [])) if events else 0,
+                "event_why": events[-1]["data"].get("why", "") if events else "",
+                "began": began, "ended": time.monotonic()}
         finally:
             sd.stop()
 
@@ -278,7 +317,9 @@ class Baseline(Child):
 
     def __init__(self, kubeconfig: Path, interval: float, log: Path, env: dict[str, str]) -> None:
         self.log = log
+        self.interval = interval
         self.polls: list[dict[str, Any]] = []
+        self.poll_began: float | None = None  # the running poll's start, None between polls
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.baseline", "--kubeconfig", str(kubeconfig),
              "--interval", str(interval)],
@@ -291,9 +332,28 @@ class Baseline(Child):
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             try:
-                self.polls.append(json.loads(line))
+                record = json.loads(line)
             except ValueError:
                 continue
+            if record.get("event") == "start":
+                self.poll_began = float(record["at"])
+            else:
+                self.polls.append(record)
+                self.poll_began = None
+
+    def may_write(self, since: float) -> bool:
+        """The observer's gate: True while a poll runs, and until one read that started after
+        the last poll's end (with a margin)."""
+        if self.poll_began is not None or not self.polls:
+            return True
+        return since < float(self.polls[-1]["end"]) + AFTER_POLL
+
+    def next_poll_at(self) -> float:
+        """When the next poll starts (start to start; an overrunning poll is followed at once)."""
+        if self.poll_began is not None:
+            return time.monotonic()
+        last = self.polls[-1]
+        return max(float(last["start"]) + self.interval, float(last["end"]))
 
     async def poll_done(self, count: int, within: float) -> dict[str, Any]:
         """The ``count``-th poll's record (1-based), once it finished."""
@@ -309,75 +369,175 @@ class Baseline(Child):
 
 @dataclass
 class BaselineRun:
-    box: Sandbox
-    cluster: Cluster
-    kubeconfig: Path
-    work: Path
+    world: World
     knobs: Knobs
+    out: Result = field(default_factory=dict)
+    bl: Baseline | None = None
+    obs: SlurmObserver | None = None
+    _mass: tuple[float, list[Expect], int] | None = None
 
-    async def run(self) -> Result:
-        k = self.knobs
-        out: Result = {}
-        I = k.interval  # noqa: E741 - the poll interval, as in the docs
-        self.box.reset_features()
-        bl = Baseline(self.kubeconfig, I, self.work / "baseline.log", child_env(self.box.conf))
-        try:
-            async with SlurmObserver(self.box.env) as obs:
-                first = first_sync_expects(obs, self.cluster, bl.started)
-                if not await obs.wait(first, 900):
-                    raise RuntimeError(f"baseline first sync incomplete:\n{bl.tail()}")
-                p1 = await bl.poll_done(1, 900)
-                out["first_sync"] = {"seconds": done_at(first) - bl.started,
-                                     "slurm_writes": p1["slurm_writes"],
-                                     "poll_seconds": p1["end"] - p1["start"]}
-                # Poll 2 is the steady one (nothing changed since poll 1's writes).
-                r0 = await sim_requests(self.cluster.sim)
-                p2 = await bl.poll_done(2, 2 * I + 600)
-                r1 = await sim_requests(self.cluster.sim)
-                per_min = 60.0 / I
-                out["steady"] = {
-                    "window": I, "slurm_reads_per_min": p2["slurm_reads"] * per_min,
-                    "slurm_writes_per_min": p2["slurm_writes"] * per_min,
-                    # From the poll's own count: an overrunning poll 1 is followed at once,
-                    # so poll 2 may have listed before r0 was read (r1 - r0 is then short).
-                    "kube_requests_per_min": p2["kube_lists"] * per_min,
-                    "kube_lists_per_min": p2["kube_lists"] * per_min,
-                    "sim_requests_in_window": r1["total"] - r0["total"],
-                    "poll_seconds": p2["end"] - p2["start"]}
-                # The changes land between poll 2's end and poll 3's start, evenly spread:
-                # each waits a uniformly distributed share of the interval, as in production.
-                changes = self.cluster.take_changes(k.changes, k.notready_every)
-                span = max(1.0, p2["start"] + I - 0.5 - time.monotonic())
-                u0 = usage(bl.pid)
+    @property
+    def cluster(self) -> Cluster:
+        return self.world.cluster
 
-                async def body() -> list[Expect]:
-                    items = await self.cluster.spread(obs, changes, span, "b")
-                    await obs.wait(items, 2 * I + 300)
-                    return items
+    @property
+    def proc(self) -> Baseline:
+        assert self.bl is not None, "the baseline is not running"
+        return self.bl
 
-                items = await with_churn(self.cluster, k.churn_rate, body)
-                res = latency_stats(items)
-                res.update(cpu=usage(bl.pid).cpu - u0.cpu, span=span)
-                out["latency"] = res
-                done = len(bl.polls)
-                await bl.poll_done(done + 1 if bl.polls[-1]["end"] < done_at(items) else done,
-                                   2 * I + 300)
-                nodes, _real = self.cluster.take_mass(k.mass_real)
-                before = len(bl.polls)
-                t0, mass = await self.cluster.mass_notready(obs, nodes, nodes)
-                api_done = time.monotonic() - t0
-                ok = await obs.wait(mass, 2 * I + 600)
-                await asyncio.sleep(0.2)
-                drains = sum(p["drains"] for p in bl.polls[before:])
-                out["mass"] = {"nodes": len(nodes), "drainable": len(nodes), "all_drained": ok,
-                               "api_seconds": api_done,
-                               "seconds": done_at(mass) - t0, "drain_calls": drains,
-                               "slurm_ops": {"drain": drains,
-                                             "read": len(bl.polls) - before}}
-            u = usage(bl.pid)
-            out["usage"] = {"cpu": u.cpu, "children_cpu": u.children_cpu,
-                            "peak_rss_mb": u.peak_rss_mb}
-            out["polls"] = bl.polls
-        finally:
-            bl.stop()
-        return out
+    def start(self) -> None:
+        w = self.world
+        self.bl = Baseline(w.kubeconfig, self.knobs.interval, w.work / "baseline.log",
+                           child_env(w.box.conf))
+
+    async def first_sync_and_steady(self) -> None:
+        """Poll 1 is the first sync; poll 2 (nothing changed since) is the steady one."""
+        bl, I = self.proc, self.knobs.interval  # noqa: E741 - the poll interval, as in the docs
+        self.obs = obs = SlurmObserver(self.world.box.env, gate=bl.may_write)
+        await obs.__aenter__()
+        first = first_sync_expects(obs, self.cluster, bl.started)
+        if not await obs.wait(first, 900):
+            raise RuntimeError(f"baseline first sync incomplete:\n{bl.tail()}")
+        p1 = await bl.poll_done(1, 900)
+        self.out["first_sync"] = {"seconds": done_at(first) - bl.started,
+                                  "slurm_writes": p1["slurm_writes"],
+                                  "poll_seconds": p1["end"] - p1["start"]}
+        p2 = await bl.poll_done(2, 2 * I + 600)
+        per_min = 60.0 / I
+        # From the poll's own counts: the simulator's counters would also hold the scenario's.
+        self.out["steady"] = {
+            "window": I, "slurm_reads_per_min": p2["slurm_reads"] * per_min,
+            "slurm_writes_per_min": p2["slurm_writes"] * per_min,
+            "kube_requests_per_min": p2["kube_lists"] * per_min,
+            "kube_lists_per_min": p2["kube_lists"] * per_min,
+            "poll_seconds": p2["end"] - p2["start"]}
+
+    async def gap(self, need: float) -> float:
+        """Waits, if it must, for a gap between two polls at least ``need`` seconds long;
+        returns when it ends (the next poll's start)."""
+        bl = self.proc
+        if need >= self.knobs.interval:
+            raise ValueError(f"a {need:g} s gap never fits a {self.knobs.interval:g} s interval")
+        while True:
+            if bl.poll_began is None:
+                until = bl.next_poll_at()
+                if until - time.monotonic() >= need:
+                    return until
+            await bl.poll_done(len(bl.polls) + 1, 2 * self.knobs.interval + 600)
+
+    async def latency(self, until: float) -> None:
+        """The changes land evenly spread before the poll at ``until``: each waits a uniformly
+        distributed share of the interval, as in production."""
+        k, bl, obs = self.knobs, self.proc, self.obs
+        assert obs is not None
+        changes = self.cluster.take_changes(k.changes, k.notready_every)
+        span = max(1.0, until - 0.5 - time.monotonic())
+        u0 = usage(bl.pid)
+
+        async def body() -> list[Expect]:
+            items = await self.cluster.spread(obs, changes, span, "b")
+            await obs.wait(items, 2 * k.interval + 300)
+            return items
+
+        items = await with_churn(self.cluster, k.churn_rate, body)
+        res = latency_stats(items)
+        res.update(cpu=usage(bl.pid).cpu - u0.cpu, span=span)
+        self.out["latency"] = res
+        # The poll that wrote the last change has finished, too.
+        began = bl.poll_began
+        if began is not None and began < done_at(items):
+            await bl.poll_done(len(bl.polls) + 1, 2 * k.interval + 300)
+
+    async def inject_mass(self) -> None:
+        """The mass event, half an interval before the next poll (if that is still ahead):
+        the baseline's average wait for an event that lands at a random moment."""
+        obs = self.obs
+        assert obs is not None
+        at = self.proc.next_poll_at() - self.knobs.interval / 2
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        nodes, _real = self.cluster.take_mass(self.knobs.mass_real)
+        before = len(self.proc.polls)
+        t0, items = await self.cluster.mass_notready(obs, nodes, nodes)
+        self._mass = (t0, items, before)
+        self.out["mass"] = {"nodes": len(nodes), "drainable": len(nodes),
+                            "api_seconds": time.monotonic() - t0}
+
+    async def mass_done(self) -> None:
+        assert self._mass is not None
+        assert self.obs is not None
+        t0, items, before = self._mass
+        bl = self.proc
+        ok = await self.obs.wait(items, 2 * self.knobs.interval + 600)
+        await bl.poll_done(before + 1, 2 * self.knobs.interval + 600)
+        drains = sum(p["drains"] for p in bl.polls[before:])
+        self.out["mass"].update(all_drained=ok, seconds=done_at(items) - t0, drain_calls=drains,
+                                slurm_ops={"drain": drains, "read": len(bl.polls) - before})
+
+    async def close(self) -> None:
+        if self.obs is not None:
+            await self.obs.__aexit__(None, None, None)
+            self.obs = None
+        if self.bl is not None:
+            u = usage(self.bl.pid)
+            self.out["usage"] = {"cpu": u.cpu, "children_cpu": u.children_cpu,
+                                 "peak_rss_mb": u.peak_rss_mb}
+            self.out["polls"] = self.bl.polls
+            self.bl.stop()
+            self.bl = None
+
+
+# --- both, side by side ---------------------------------------------------------------------
+
+
+def overlap(polls: list[dict[str, Any]], began: float, ended: float) -> float:
+    """Seconds of [began, ended] during which a baseline poll ran."""
+    return sum(max(0.0, min(ended, float(p["end"])) - max(began, float(p["start"])))
+               for p in polls)
+
+
+async def side_by_side(sw: World, bw: World | None, knobs: Knobs) -> tuple[Result, Result | None]:
+    """syncd's phases placed in the baseline's idle time, each system in its own world.
+
+    The phases that are timed (syncd's first sync, its latency run, its mass event, its
+    breaker run) never overlap a baseline poll, the only time the baseline uses CPU: syncd's
+    first sync runs alone; its steady window (only counted, not timed) overlaps the
+    baseline's first sync; its latency run and mass event go into gaps between polls, and the
+    breaker run too if it fits, else after the baseline's last poll. The baseline's mass event
+    lands half an interval before its next poll, its average case.
+    """
+    s = SyncdRun(sw, knobs)
+    b = BaselineRun(bw, knobs) if bw is not None else None
+    try:
+        await s.first_sync()
+        if b is None:
+            await s.steady()
+            await s.latency()
+            await s.mass()
+            s.stop_main()
+            await s.breaker()
+            return s.out, None
+        b.start()
+        await asyncio.gather(s.steady(), b.first_sync_and_steady())
+        # syncd's changes are spread over change_span, then it waits for them to show.
+        until = await b.gap(knobs.change_span + 1.5)
+        await asyncio.gather(s.latency(), b.latency(until))
+        await s.mass()
+        s.stop_main()
+        await b.inject_mass()
+        fits = b.proc.next_poll_at() - time.monotonic() > s.breaker_needs()
+        if fits and b.proc.poll_began is None:
+            await s.breaker()
+            await b.mass_done()
+        else:
+            await b.mass_done()
+            await s.breaker()
+        # The proof of the schedule: how long each timed syncd phase overlapped a poll.
+        polls = b.proc.polls
+        for phase in ("latency", "breaker"):
+            s.out[phase]["baseline_poll_overlap"] = overlap(
+                polls, s.out[phase]["began"], s.out[phase]["ended"])
+        return s.out, b.out
+    finally:
+        await s.close()
+        if b is not None:
+            await b.close()

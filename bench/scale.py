@@ -2,18 +2,21 @@
 
     python -m bench [--quick] [--sizes 1000,5000,10000] [--profile DIR] [--out bench/RESULTS.md]
 
-For each size: a real Slurm sandbox (``--real`` nodes with slurmd, the rest ghosts driven
-through slurmctld), the Kubernetes simulator in its own process (8 GPUs and 10 pods per node),
-then syncd and then the baseline (bench/baseline.py) through the same scenarios on disjoint
-nodes: first full sync, latency of changes under pod churn, a quiet steady window, and a mass
-event (10 % of nodes NotReady at once); syncd also once more with the breaker on.
-``--quick`` (one small size, short windows, a 5 s baseline interval) is what CI runs.
+For each size, two identical worlds, one per system under test: a real Slurm sandbox
+(``--real`` nodes with slurmd, the rest ghosts driven through slurmctld) and the Kubernetes
+simulator in its own process (8 GPUs and 10 pods per node). syncd and the baseline
+(bench/baseline.py) go through the same scenarios: first full sync, a quiet steady window,
+latency of changes under pod churn, and a mass event (10 % of nodes NotReady at once); syncd
+also once more with the breaker on. syncd's timed phases run in the baseline's idle gaps
+between polls (bench/runs.py, side_by_side).
+``--quick`` (one small size, short windows, an 8 s baseline interval) is what CI runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import shutil
@@ -21,27 +24,31 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.harness import Sandbox, sim_process
 from bench.report import render, summary
-from bench.runs import BaselineRun, Knobs, SyncdRun
+from bench.runs import Knobs, World, side_by_side
 from bench.workload import CPU_PODS, GPU_PODS, Cluster
 from syncd.sim.client import SimClient
 
 TOKEN = "bench-token"
 FULL = Knobs()
-QUICK = Knobs(changes=40, change_span=4.0, churn_rate=5.0, steady=5.0, interval=5.0,
+QUICK = Knobs(changes=40, change_span=4.0, churn_rate=5.0, steady=5.0, interval=8.0,
               mass_real=6)
 
 
-async def one_size(total: int, real: int, knobs: Knobs, work: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def world(work: Path, total: int, real: int,
+                setup: dict[str, float]) -> AsyncIterator[World]:
+    """A Slurm sandbox and a simulator holding the cluster, for one system under test."""
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     t = time.monotonic()
     box = await asyncio.to_thread(Sandbox.start, work / "slurm", total, min(real, total))
-    setup: dict[str, float] = {"sandbox": time.monotonic() - t}
+    setup["sandbox"] = setup.get("sandbox", 0.0) + time.monotonic() - t
     try:
         kubeconfig = work / "kubeconfig"
         history = (GPU_PODS + CPU_PODS + 2) * total + 100_000
@@ -49,22 +56,38 @@ async def one_size(total: int, real: int, knobs: Knobs, work: Path) -> dict[str,
             async with SimClient(url, TOKEN) as sim:
                 t = time.monotonic()
                 cluster = await Cluster.create(sim, total, box.width, box.real)
-                setup["simulator"] = time.monotonic() - t
-                syncd = await SyncdRun(box, cluster, kubeconfig, work, knobs).run()
-                base = (await BaselineRun(box, cluster, kubeconfig, work, knobs).run()
-                        if knobs.baseline else None)
-        return {"nodes": total, "real_slurmd": box.real, "pods": total * (GPU_PODS + CPU_PODS),
-                "setup": setup, "syncd": syncd, "baseline": base,
-                "slurm_version": box.version()}
+                setup["simulator"] = setup.get("simulator", 0.0) + time.monotonic() - t
+                yield World(box, cluster, kubeconfig, work)
     finally:
         await asyncio.to_thread(box.stop)
+
+
+async def one_size(total: int, real: int, knobs: Knobs, work: Path) -> dict[str, Any]:
+    setup: dict[str, float] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        sw = await stack.enter_async_context(world(work / "syncd", total, real, setup))
+        bw = (await stack.enter_async_context(world(work / "baseline", total, real, setup))
+              if knobs.baseline else None)
+        t = time.monotonic()
+        syncd, base = await side_by_side(sw, bw, knobs)
+        setup["runs"] = time.monotonic() - t
+        version = sw.box.version()
+    return {"nodes": total, "real_slurmd": sw.box.real, "pods": total * (GPU_PODS + CPU_PODS),
+            "setup": setup, "syncd": syncd, "baseline": base, "slurm_version": version}
 
 
 def ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(b) else float("nan")
 
 
+def _dump_tasks() -> None:
+    """SIGUSR1: where every task of the harness waits (a stuck run explains itself)."""
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+
+
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
     knobs = QUICK if args.quick else FULL
     if args.profile:
         knobs = replace(knobs, profile=args.profile)

@@ -54,6 +54,10 @@ def test_quick_benchmark(tmp_path: Path) -> None:
     assert s["steady"]["kube_lists_per_min"] == 0
     assert b["steady"]["kube_lists_per_min"] > 0  # the baseline polls
     assert s["breaker"]["breaker_events"] >= 1 and s["breaker"]["drained_in_slurm"] == 0
+    # Two worlds, one per system: the baseline made its own first sync from scratch.
+    assert b["first_sync"]["slurm_writes"] == result["nodes"]
+    for phase in ("latency", "breaker"):
+        assert s[phase]["baseline_poll_overlap"] >= 0, phase
     for key in ("mean_latency", "p99_latency", "first_sync", "mass_calls"):
         assert math.isfinite(result["ratios"][key]), key
     text = out.read_text()
