@@ -70,7 +70,8 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
     lines = [
         "# Scale benchmark results", "",
         "Written by `bench/scale.py` (`python -m bench`); how each number is measured is at the "
-        "end of this file.", "",
+        "end of this file. What profiling found and fixed, with before/after numbers, is in "
+        "`bench/PROFILING.md`.", "",
         f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}",
         f"- Machine: {', '.join(machine())}, {version}; shared with another engineer, so "
         "absolute times are noisy: compare the ratios, measured side by side in one run",
