@@ -234,13 +234,14 @@ class SyncdRun:
         await self._quiet(sd)
         nodes, real = self.cluster.take_mass(self.knobs.mass_real)
         m0 = sd.metrics()
-        t0, items = await self.cluster.mass_notready(obs, nodes, real)
+        t0, items = await self.cluster.mass_notready(obs, nodes, nodes)
         api_done = time.monotonic() - t0
         ok = await obs.wait(items, 300)
         await self._quiet(sd)
         ops0, ops1 = slurm_calls(sd.metrics()), slurm_calls(m0)
         delta = {o: v - ops1.get(o, 0) for o, v in ops0.items() if v - ops1.get(o, 0)}
-        self.out["mass"] = {"nodes": len(nodes), "drainable": len(real), "all_drained": ok,
+        self.out["mass"] = {"nodes": len(nodes), "drainable": len(nodes), "real": len(real),
+                            "all_drained": ok,
                             "api_seconds": api_done, "seconds": done_at(items) - t0,
                             "drain_calls": delta.get("drain", 0), "slurm_ops": delta}
 
@@ -269,7 +270,7 @@ class SyncdRun:
                     raise RuntimeError(f"syncd (breaker run) exited:\n{sd.tail()}")
                 await asyncio.sleep(0.1)
             await self._quiet(sd)
-            nodes, real = self.cluster.take_mass(k.mass_real)
+            nodes, _real = self.cluster.take_mass(k.mass_real)
             m0 = sd.metrics()
             obs = self.obs
             assert obs is not None
@@ -289,7 +290,7 @@ class SyncdRun:
             events = [e for e in redis_events(self.stream, "io.syncd.breaker.v1")
                       if e.get("data", {}).get("state") == "open"]
             self.out["breaker"] = {
-                "nodes": len(nodes), "drainable": len(real), "limit_percent": percent,
+                "nodes": len(nodes), "drainable": len(nodes), "limit_percent": percent,
                 "opened_after": opened, "drained_in_slurm": drained,
                 "withheld_gauge": metric_sum(m1, "syncd_withheld_drains"),
                 "drain_calls": slurm_calls(m1).get("drain", 0) - slurm_calls(m0).get("drain", 0),

@@ -5,10 +5,10 @@ Each node has 8 GPUs and 10 pods: 6 one-GPU pods (namespace ``jobs``) and 4 CPU-
 NotReady (expect DRAIN in slurmctld) or a 2-GPU pod starting on it (expect ``gpu_avail_0``).
 Nodes are handed out from shuffled pools so no two scenarios touch the same node.
 
-Drains need nodes with a real slurmd: a ghost node reads UNKNOWN+NOT_RESPONDING, and syncd by
-design never drains a node Slurm already reports unresponsive (it is unschedulable already and
-the reason is slurmctld's). So NotReady changes and the drained part of a mass event use the
-``real`` pool; GPU changes and pod churn use ghosts.
+Ghost nodes (no slurmd) read UNKNOWN+NOT_RESPONDING; syncd drains them like any node that is
+out only because its slurmd is silent, and feature writes work on them too. NotReady changes
+still use the ``real`` pool (a realistic node), as does part of each mass event; GPU changes
+and pod churn use ghosts.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import hashlib
 from functools import lru_cache
 
 from syncd.core.memory import NodeMemory
-from syncd.core.model import SlurmNode
+from syncd.core.model import BaseState, SlurmNode
 from syncd.core.policy import Policy
 
 
@@ -44,6 +44,20 @@ def owns(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> bool:
     if memory.ledger_reason and slurm.reason == memory.ledger_reason:
         return True
     return is_syncd_reason(policy, slurm.name, slurm.reason)
+
+
+def slurmctld_unresponsive(slurm: SlurmNode) -> bool:
+    """Out of service only because slurmctld cannot reach its slurmd right now: not yet
+    DOWN, nobody's drain, no FAIL, and slurmctld's own reason (or none).
+
+    Such a node is schedulable again the moment slurmd answers, whatever Kubernetes says, so
+    syncd may drain it (on real Slurm it then comes back IDLE+DRAIN). A node already DOWN is
+    left to slurmctld: a drain reason would stop ReturnToService from bringing it back.
+    """
+    if slurm.drained or "FAIL" in slurm.flags or slurm.state in (BaseState.DOWN,
+                                                                 BaseState.FUTURE):
+        return False
+    return slurm.not_responding and (not slurm.reason or slurm.reason.startswith("Not responding"))
 
 
 def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:

@@ -20,7 +20,6 @@ from syncd.core.memory import EMPTY_NODE, BreakerMemory, Memory, NodeMemory
 from syncd.core.model import (
     Action,
     ActionKind,
-    BaseState,
     DriftEvent,
     EventType,
     KubeNode,
@@ -29,7 +28,7 @@ from syncd.core.model import (
     SlurmNode,
     SlurmView,
 )
-from syncd.core.ownership import make_reason, owns
+from syncd.core.ownership import make_reason, owns, slurmctld_unresponsive
 from syncd.core.policy import Policy
 from syncd.core.snapshots import kube_json, slurm_json
 
@@ -205,8 +204,13 @@ def _node(
         if not s.unavailable:
             drift.append("schedulable")
             cand = _drain_candidate(name, s, m2, a.causes, policy, now)
-        # An unavailable node that is not ours (operator drain, "Not responding", DOWN) is left
-        # exactly as it is: draining it would overwrite someone else's reason.
+        elif slurmctld_unresponsive(s):
+            # Unschedulable only until its slurmd answers again; drained now, it comes back
+            # drained instead of open to jobs while Kubernetes still says no.
+            drift.append("unresponsive")
+            cand = _drain_candidate(name, s, m2, a.causes, policy, now)
+        # Any other unavailable node that is not ours (an operator's drain or DOWN, FAIL) is
+        # left exactly as it is: draining it would overwrite someone else's reason.
     elif ours and not m2.manual:
         clear_since = m2.clear_since if m2.clear_since is not None else now
         if a.pending:
@@ -214,7 +218,9 @@ def _node(
         if clear_since != m2.clear_since:
             m2 = replace(m2, clear_since=clear_since)
         ready_at = max(clear_since + policy.resume_after, m2.flap_until)
-        if now >= ready_at and not a.pending and not s.not_responding and s.state != BaseState.DOWN:
+        # Ours and DOWN: it went silent while drained, and slurmctld kept our reason, so its
+        # ReturnToService will not bring it back; RESUME does (to IDLE) once slurmd answers.
+        if now >= ready_at and not a.pending and not s.not_responding:
             waited = now - clear_since
             changes.append(NodeChange(name, ActionKind.RESUME, why=(
                 f"every drain cause has been gone for {waited:.0f}s "

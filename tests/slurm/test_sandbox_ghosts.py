@@ -7,7 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from syncd.slurm.scontrol import ScontrolPort
-from tests.fixtures.slurm import SlurmSandbox, job_state, start_sandbox, wait_for
+from tests.fixtures.slurm import (
+    SlurmSandbox,
+    async_wait_for,
+    job_state,
+    start_sandbox,
+    wait_for,
+)
 
 REAL, GHOSTS = 3, 40
 
@@ -59,3 +65,61 @@ def test_jobs_run_on_real_nodes(ghostbox: SlurmSandbox) -> None:
 def test_status_and_stop_find_every_daemon(ghostbox: SlurmSandbox) -> None:
     # status checks each pidfile's process against this sandbox's config files.
     assert f"slurmd {REAL}/{REAL}" in ghostbox.script("status")
+
+
+async def test_unresponsive_nodes_are_drained_and_come_back_drained(
+    ghostbox: SlurmSandbox,
+) -> None:
+    """On real Slurm: a node out only because its slurmd is silent (a killed slurmd, a ghost
+    that never registered) takes syncd's drain, returns as IDLE+DRAIN when slurmd answers
+    again, and is resumed once Kubernetes says Ready."""
+    from syncd.core.memory import Memory
+    from syncd.core.ownership import is_syncd_reason
+    from syncd.core.planner import plan
+    from syncd.core.policy import Breaker, Capacity, Policy
+    from tests.unit.planner_kit import knode, kview
+
+    # Two drains of two nodes would trip the breaker; it is not what this test is about.
+    policy = Policy(capacity=Capacity(hold_jobs=False, features=False), drain_after=0.0,
+                    resume_after=0.0, breaker=Breaker(enabled=False))
+    real, ghost = "gpu003", "gpu042"
+    pidfile = ghostbox.dir / "run" / f"slurmd-{real}.pid"
+    ghostbox.run("kill", pidfile.read_text().strip())
+    port = ScontrolPort(ghostbox.settings())
+
+    async def silent(name: str) -> bool:
+        return (await port.read()).nodes[name].not_responding
+
+    deadline = 120.0  # slurmctld pings every SlurmdTimeout/3 = 20 s
+    await async_wait_for(lambda: silent(real), within=deadline, what=f"{real} silent")
+    await async_wait_for(lambda: silent(ghost), within=deadline, what=f"{ghost} silent")
+    healthy = [knode(n) for n in (await port.read()).nodes if n not in (real, ghost)]
+    p = plan(kview(*healthy, knode(real, ready=False), knode(ghost, cordoned=True)),
+             await port.read(), policy, Memory(), 1000.0)
+    assert sorted((a.kind.value, a.nodes) for a in p.actions) == [
+        ("drain", (real,)), ("drain", (ghost,))]  # two causes, two reasons
+    for action in p.actions:
+        await port.apply(action)
+    view = await port.read()
+    for name in (real, ghost):
+        node = view.nodes[name]
+        assert node.drained and node.not_responding, node
+        assert is_syncd_reason(policy, name, node.reason), node.reason
+
+    # slurmd is back: slurmctld marks it responding, and our drain holds it out.
+    ghostbox.run("slurmd", "-f", str(ghostbox.dir / "etc" / "slurmd.conf"), "-N", real)
+
+    async def back() -> bool:
+        n = (await port.read()).nodes[real]
+        return not n.not_responding and n.drained and n.state.value == "IDLE"
+
+    await async_wait_for(back, within=60, what=f"{real} IDLE+DRAIN")
+    mem = p.memory
+    k = kview(*healthy, knode(real), knode(ghost, cordoned=True))
+    for now in (1001.0, 1002.0):
+        p = plan(k, await port.read(), policy, mem, now)
+        mem = p.memory
+        for action in p.actions:
+            await port.apply(action)
+    node = (await port.read()).nodes[real]
+    assert node.state.value == "IDLE" and not node.drained, node

@@ -254,6 +254,63 @@ def test_resume_is_not_sent_to_a_node_slurm_considers_not_responding() -> None:
     assert run.step(500.0).changes == ()
 
 
+@pytest.mark.parametrize(("state", "reason"), [
+    (BaseState.IDLE, "Not responding"),
+    (BaseState.MIXED, ""),
+    (BaseState.UNKNOWN, ""),  # defined, never registered (the benchmark's ghost nodes)
+])
+def test_a_node_out_only_because_slurmd_is_silent_is_drained_and_comes_back_drained(
+    state: BaseState, reason: str,
+) -> None:
+    """slurmctld would schedule there again the moment slurmd answers, while Kubernetes still
+    says no; drained now, it returns as X+DRAIN and is resumed once Kubernetes recovers."""
+    s = snode("gpu001", flags={"NOT_RESPONDING"}, reason=reason, state=state)
+    run = Run(kview(knode("gpu001", cordoned=True)), sview(s), NO_HOLDS)
+    p = run.step(0.0)
+    assert kinds(p, "gpu001") == [D]
+    (drift,) = [e for e in p.events if e.type is EventType.DRIFT and e.subject == "gpu001"]
+    assert {"kind": "unresponsive"} in drift.data["drift"]  # type: ignore[operator]
+    drained = run.slurm.nodes["gpu001"]
+    assert is_syncd_reason(NO_HOLDS, "gpu001", drained.reason)
+    assert drained.flags == {"DRAIN", "NOT_RESPONDING"}
+    run.set_k8s(knode("gpu001"))
+    assert run.step(500.0).changes == ()  # still silent: nothing to resume into
+    run.set_slurm(replace(drained, flags=frozenset({"DRAIN"}), state=BaseState.IDLE))  # back
+    run.step(501.0)
+    assert kinds(run.step(600.0), "gpu001") == [R]
+
+
+@pytest.mark.parametrize(("state", "flags", "reason"), [
+    (BaseState.DOWN, {"NOT_RESPONDING"}, "Not responding"),  # ReturnToService's business
+    (BaseState.IDLE, {"NOT_RESPONDING"}, "replacing PSU"),  # someone's reason, not slurmctld's
+    (BaseState.IDLE, {"NOT_RESPONDING", "FAIL"}, ""),
+    (BaseState.FUTURE, {"NOT_RESPONDING"}, ""),
+])
+def test_an_unresponsive_node_someone_else_holds_is_left_alone(
+    state: BaseState, flags: set[str], reason: str,
+) -> None:
+    s = snode("gpu001", flags=flags, reason=reason, state=state)
+    run = Run(kview(knode("gpu001", cordoned=True)), sview(s), NO_HOLDS)
+    for t in (0.0, 100.0, 1000.0):
+        assert all(c.kind not in (D, R) for c in run.step(t).changes)
+    assert run.slurm.nodes["gpu001"].reason == reason
+
+
+def test_our_drain_on_a_node_that_went_down_and_came_back_is_resumed() -> None:
+    """Seen on real Slurm 22.05 (docs/NOTES.md, "Slurm facts"): a node syncd drained whose slurmd
+    then stays silent past SlurmdTimeout becomes DOWN+DRAIN and keeps syncd's reason; when
+    slurmd returns it stays DOWN+DRAIN (ReturnToService only lifts "Not responding")."""
+    run = Run(kview(knode("gpu001", cordoned=True)), sview(snode("gpu001")), NO_HOLDS)
+    run.step(0.0)
+    ours = run.slurm.nodes["gpu001"]
+    run.set_k8s(knode("gpu001"))
+    run.set_slurm(replace(ours, state=BaseState.DOWN, flags=ours.flags | {"NOT_RESPONDING"}))
+    run.step(1.0)
+    assert run.step(500.0).changes == ()  # silent: RESUME would only bounce
+    run.set_slurm(replace(ours, state=BaseState.DOWN))  # slurmd is back
+    assert kinds(run.step(501.0), "gpu001") == [R]
+
+
 def test_a_drain_someone_lifted_while_the_cause_remains_is_reapplied() -> None:
     run = Run(kview(knode("gpu001", cordoned=True)), sview(snode("gpu001")), NO_HOLDS)
     run.step(0.0)
