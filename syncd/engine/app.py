@@ -92,7 +92,8 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     reconciler = Reconciler(
         kube=watcher, slurm=slurm, events=outbox, policy=settings.policy,
         state=StateStore(state_dir), metrics=metrics, is_leader=elector.is_leader,
-        dry_run=d.dry_run, debounce=d.debounce, resync_every=d.resync_every)
+        dry_run=d.dry_run, debounce=d.debounce, debounce_max=d.debounce_max,
+        resync_every=d.resync_every)
     if isinstance(elector, LeaderElector):
         r = reconciler
         elector.on_change = lambda _leading: r.notify()

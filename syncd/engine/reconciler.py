@@ -31,6 +31,7 @@ from syncd.core.policy import Policy
 from syncd.core.ports import EventPublisher, KubeSource, SlurmPort
 from syncd.core.snapshots import kube_json, slurm_json
 from syncd.core.timers import next_deadline
+from syncd.engine.debounce import settle
 from syncd.engine.metrics import Metrics
 from syncd.engine.state import StateStore
 from syncd.slurm.errors import SlurmError
@@ -66,6 +67,7 @@ class Reconciler:
         is_leader: Callable[[], bool],
         dry_run: bool = False,
         debounce: float = 0.05,
+        debounce_max: float = 0.5,
         resync_every: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -78,6 +80,7 @@ class Reconciler:
         self.is_leader = is_leader
         self.dry_run = dry_run
         self.debounce = debounce
+        self.debounce_max = debounce_max
         self.resync_every = resync_every
         self.clock = clock
         self.memory = state.load()
@@ -153,7 +156,7 @@ class Reconciler:
             if self._stopping.is_set():
                 break
             if trigger == "change" and self.debounce > 0:
-                await asyncio.sleep(self.debounce)  # let a burst of watch events coalesce
+                await settle(lambda: len(self._changed), self.debounce, self.debounce_max)
             self._wake.clear()
             if trigger == "resync":
                 next_resync = time.monotonic() + self.resync_every

@@ -27,6 +27,7 @@ class DaemonSettings:
     listen: str = "127.0.0.1:8080"
     state_dir: str = "/var/lib/syncd"
     debounce: Seconds = 0.05
+    debounce_max: Seconds = 0.5
     resync_every: Seconds = 300.0
     slurm_probe_every: Seconds = 15.0
     dry_run: bool = False
@@ -37,6 +38,8 @@ class DaemonSettings:
         _, sep, port = self.listen.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
             out.append("listen: must be host:port")
+        if self.debounce_max < self.debounce:
+            out.append("debounce_max: must be at least debounce")
         if self.resync_every <= 0:
             out.append("resync_every: must be above 0")
         if self.slurm_probe_every <= 0:
