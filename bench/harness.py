@@ -61,14 +61,6 @@ class Sandbox:
     def width(self) -> int:
         return max(3, len(str(self.total)))
 
-    def name(self, i: int) -> str:
-        """Node ``i`` (1-based), as the sandbox names it."""
-        return f"gpu{i:0{self.width}d}"
-
-    @property
-    def names(self) -> list[str]:
-        return [self.name(i) for i in range(1, self.total + 1)]
-
     @classmethod
     def start(cls, path: Path, total: int, real: int) -> Sandbox:
         env = dict(os.environ, SANDBOX_QUIET="1")
@@ -94,12 +86,6 @@ class Sandbox:
         if proc.returncode != 0:
             raise RuntimeError(f"scontrol {' '.join(argv)}: {proc.stderr.strip()}")
         return proc.stdout
-
-    def reset_features(self) -> None:
-        """Every node back to ``Features=gpu`` in one call, so the next system starts cold."""
-        everyone = hostlist.collect_hostlist(self.names)
-        self.scontrol("update", f"NodeName={everyone}", "AvailableFeatures=gpu",
-                      "ActiveFeatures=gpu")
 
     def version(self) -> str:
         out = subprocess.run(["sinfo", "-V"], capture_output=True, text=True, env=self.env,
@@ -181,15 +167,22 @@ class SlurmObserver:
         self._wake.set()
         return e
 
-    async def __aenter__(self) -> SlurmObserver:
+    def start(self) -> SlurmObserver:
         self._task = asyncio.create_task(self._run())
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+
+    async def __aenter__(self) -> SlurmObserver:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def _show(self, nodes: Sequence[str]) -> str:
         argv = ["scontrol", "-o", "show", "node"]

@@ -138,8 +138,7 @@ class SyncdRun:
     async def first_sync(self) -> None:
         """Starts the main syncd and waits until slurmctld shows every node's capacity."""
         self.sd = sd = self._spawn("main", {"enabled": False})
-        self.obs = obs = SlurmObserver(self.world.box.env)
-        await obs.__aenter__()
+        self.obs = obs = SlurmObserver(self.world.box.env).start()
         first = first_sync_expects(obs, self.cluster, sd.started)
         if not await obs.wait(first, 300):
             raise RuntimeError(f"syncd first sync incomplete:\n{sd.tail()}")
@@ -149,7 +148,7 @@ class SyncdRun:
 
     async def close(self) -> None:
         if self.obs is not None:
-            await self.obs.__aexit__(None, None, None)
+            await self.obs.stop()
             self.obs = None
         self.stop_main()
         redis_drop(self.stream)
@@ -394,8 +393,7 @@ class BaselineRun:
     async def first_sync_and_steady(self) -> None:
         """Poll 1 is the first sync; poll 2 (nothing changed since) is the steady one."""
         bl, I = self.proc, self.knobs.interval  # noqa: E741 - the poll interval, as in the docs
-        self.obs = obs = SlurmObserver(self.world.box.env, gate=bl.may_write)
-        await obs.__aenter__()
+        self.obs = obs = SlurmObserver(self.world.box.env, gate=bl.may_write).start()
         first = first_sync_expects(obs, self.cluster, bl.started)
         if not await obs.wait(first, 900):
             raise RuntimeError(f"baseline first sync incomplete:\n{bl.tail()}")
@@ -476,7 +474,7 @@ class BaselineRun:
 
     async def close(self) -> None:
         if self.obs is not None:
-            await self.obs.__aexit__(None, None, None)
+            await self.obs.stop()
             self.obs = None
         if self.bl is not None:
             u = usage(self.bl.pid)

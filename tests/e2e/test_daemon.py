@@ -24,7 +24,7 @@ from syncd.sim.server import SimServer
 from tests.e2e.kit import Syncd, child_env, cli, new_port, outside_address, post, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.kube import ADMIN_TOKEN, sim_config
-from tests.fixtures.slurm import SlurmSandbox, start_sandbox
+from tests.fixtures.slurm import SlurmSandbox, running_sandbox
 
 NODES = 8
 
@@ -32,11 +32,8 @@ NODES = 8
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
     """A sandbox of this module's own: the daemon reconciles every node it sees."""
-    b = start_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES) as b:
         yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture

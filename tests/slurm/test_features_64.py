@@ -9,16 +9,13 @@ import pytest
 from syncd.core.batching import batch
 from syncd.core.model import ActionKind, NodeChange
 from syncd.slurm.scontrol import ScontrolPort
-from tests.fixtures.slurm import SlurmSandbox, start_sandbox
+from tests.fixtures.slurm import SlurmSandbox, running_sandbox
 
 
 @pytest.fixture(scope="module")
 def slurm64(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
-    box = start_sandbox(tmp_path_factory.mktemp("slurm64"), nodes=64)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("slurm64"), nodes=64) as box:
         yield box
-    finally:
-        box.stop()
 
 
 async def test_read_and_set_features_on_64_nodes_in_one_call(slurm64: SlurmSandbox) -> None:

@@ -11,7 +11,7 @@ from tests.fixtures.slurm import (
     SlurmSandbox,
     async_wait_for,
     job_state,
-    start_sandbox,
+    running_sandbox,
     wait_for,
 )
 
@@ -20,11 +20,8 @@ REAL, GHOSTS = 3, 40
 
 @pytest.fixture(scope="module")
 def ghostbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
-    box = start_sandbox(tmp_path_factory.mktemp("ghosts"), nodes=REAL, ghosts=GHOSTS)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("ghosts"), nodes=REAL, ghosts=GHOSTS) as box:
         yield box
-    finally:
-        box.stop()
 
 
 def test_slurmd_config_leaves_the_ghosts_out(ghostbox: SlurmSandbox) -> None:
