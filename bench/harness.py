@@ -301,6 +301,7 @@ def child_env(slurm_conf: str) -> dict[str, str]:
 
 
 def syncd_config(path: Path, *, kubeconfig: Path, slurm_conf: str, state_dir: Path, port: int,
+                 redis_url: str,
                  stream: str, breaker: dict[str, Any]) -> Path:
     """The benchmark's syncd settings: production defaults except where a scenario needs
     otherwise (drain at once, no leader election, the breaker as given, no hold jobs)."""
@@ -310,7 +311,7 @@ def syncd_config(path: Path, *, kubeconfig: Path, slurm_conf: str, state_dir: Pa
         "slurm": {"backend": "scontrol", "conf": slurm_conf},
         "policy": {"drain_after": "0s", "breaker": breaker,
                    "capacity": {"features": True, "hold_jobs": False}},
-        "events": {"redis": {"enabled": True, "url": "redis://127.0.0.1:6379/0",
+        "events": {"redis": {"enabled": True, "url": redis_url,
                              "stream": stream}},
         "daemon": {"listen": f"127.0.0.1:{port}", "state_dir": str(state_dir),
                    "leader_election": {"enabled": False}},
@@ -382,11 +383,11 @@ def sim_process(token: str, kubeconfig: Path, history: int,
                              "--history", str(history), log=log)
 
 
-def redis_events(stream: str, kind: str) -> list[dict[str, Any]]:
+def redis_events(url: str, stream: str, kind: str) -> list[dict[str, Any]]:
     """Events of one CloudEvents type from the Redis stream syncd wrote."""
     import redis
 
-    r = redis.Redis.from_url("redis://127.0.0.1:6379/0", decode_responses=True)
+    r = redis.Redis.from_url(url, decode_responses=True)
     try:
         out: list[dict[str, Any]] = []
         entries: list[tuple[str, dict[str, str]]] = r.xrange(stream)  # type: ignore[assignment]
@@ -398,10 +399,10 @@ def redis_events(stream: str, kind: str) -> list[dict[str, Any]]:
         r.close()
 
 
-def redis_drop(stream: str) -> int:
+def redis_drop(url: str, stream: str) -> int:
     import redis
 
-    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    r = redis.Redis.from_url(url)
     try:
         return int(r.delete(stream))
     finally:

@@ -57,6 +57,7 @@ class Knobs:
     mass_real: int = 40  # real slurmd nodes in each mass event
     profile: Path | None = None
     syncd_module: str = "syncd"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # where syncd publishes its events
     baseline: bool = True
 
 
@@ -126,7 +127,8 @@ class SyncdRun:
         port = free_port()
         cfg = syncd_config(w.work / f"syncd-{name}.yaml", kubeconfig=w.kubeconfig,
                            slurm_conf=w.box.conf, state_dir=w.work / f"state-{name}",
-                           port=port, stream=self.stream, breaker=breaker)
+                           port=port, redis_url=self.knobs.redis_url, stream=self.stream,
+                           breaker=breaker)
         return Syncd(cfg, port, w.work / f"syncd-{name}.log", child_env(w.box.conf),
                      module=self.knobs.syncd_module)
 
@@ -151,7 +153,7 @@ class SyncdRun:
             await self.obs.stop()
             self.obs = None
         self.stop_main()
-        redis_drop(self.stream)
+        redis_drop(self.knobs.redis_url, self.stream)
 
     def stop_main(self) -> None:
         if self.sd is not None:
@@ -286,7 +288,8 @@ class SyncdRun:
             shown = self.world.box.scontrol("-o", "show", "node")
             wanted = set(nodes)
             drained = sum(1 for line in shown.splitlines() if _drained(line, wanted))
-            events = [e for e in redis_events(self.stream, "io.syncd.breaker.v1")
+            events = [e for e in redis_events(self.knobs.redis_url, self.stream,
+                                                 "io.syncd.breaker.v1")
                       if e.get("data", {}).get("state") == "open"]
             self.out["breaker"] = {
                 "nodes": len(nodes), "drainable": len(nodes), "limit_percent": percent,

@@ -93,6 +93,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         knobs = replace(knobs, profile=args.profile)
     if args.no_baseline:
         knobs = replace(knobs, baseline=False)
+    knobs = replace(knobs, redis_url=args.redis_url)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [200] if args.quick else [1000, 5000, 10000])
     real = args.real or (40 if args.quick else 200)
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", type=int, default=0, help="nodes with a real slurmd (200)")
     ap.add_argument("--profile", default="", help="py-spy the latency phase into DIR")
     ap.add_argument("--no-baseline", action="store_true", help="syncd only (before/after runs)")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                    help="the Redis syncd publishes its events to (a unique stream, deleted)")
     ap.add_argument("--out", default="", help="write the Markdown results here")
     ap.add_argument("--json", default="", help="write the raw results here")
     ap.add_argument("--render", default="", help="only re-render --out from a --json file")
