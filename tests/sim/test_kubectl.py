@@ -12,8 +12,13 @@ import pytest
 from syncd.sim.client import SimClient
 from syncd.sim.server import SimServer
 from tests.fixtures.kube import ADMIN_TOKEN, eventually
+from tests.fixtures.tools import missing
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+
+@pytest.fixture(autouse=True)
+def _kubectl_installed() -> None:
+    if shutil.which("kubectl") is None:
+        missing("kubectl", "see scripts/bootstrap")
 
 
 async def kubectl(kubeconfig: Path, *args: str, limit: float = 30) -> tuple[int, str, str]:
