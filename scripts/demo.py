@@ -95,8 +95,10 @@ class Demo:
         return p.stdout
 
     def syncd_cmd(self, *args: str, show: bool = True, expect: int | None = 0) -> str:
-        argv = [PY, "-m", "syncd", *args, "--url", self.url]
-        p = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=60,
+        # SYNCD_CONFIG lets the CLI find the daemon's operator socket, as on a real host.
+        argv = [PY, "-m", "syncd", *args]
+        env = dict(self.env, SYNCD_CONFIG=str(self.config))
+        p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60,
                            check=False)
         if show:
             print(f"{DIM}$ syncd {' '.join(args)}{OFF}")

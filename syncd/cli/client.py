@@ -1,15 +1,23 @@
-"""A tiny HTTP client for the daemon's runbook API (stdlib only: it must work in a Prolog)."""
+"""A tiny HTTP client for the daemon's runbook API (stdlib only: it must work in a Prolog).
+
+It talks to the operator's Unix socket when one is there (where the daemon learns the caller's
+uid from the kernel, which is what lets ``drain``/``resume`` through), and to the TCP port
+otherwise (reads; writes only with a bearer token).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
-import urllib.error
-import urllib.request
+import socket
+import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 from syncd.config import ConfigError, load_file
+from syncd.settings.daemon import DaemonSettings
 
 
 class Unreachable(Exception):
@@ -17,46 +25,108 @@ class Unreachable(Exception):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.body = body or {}
 
 
-def base_url(url: str | None, config: str | None) -> str:
-    """--url, else $SYNCD_URL, else daemon.listen from the config file, else localhost:8080."""
-    if url:
-        return url.rstrip("/")
-    if os.environ.get("SYNCD_URL"):
-        return os.environ["SYNCD_URL"].rstrip("/")
-    listen = "127.0.0.1:8080"
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the daemon answers: ``unix:/path`` or ``http://host:port``, and a token."""
+
+    url: str
+    token: str = ""
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def _daemon_settings(config: str | None) -> DaemonSettings:
     path = config or os.environ.get("SYNCD_CONFIG")
     if path:
         with contextlib.suppress(ConfigError):
-            listen = load_file(path).daemon.listen
-    host, _, port = listen.rpartition(":")
+            return load_file(path).daemon
+    return DaemonSettings()
+
+
+def _token(path: str | None) -> str:
+    path = path or os.environ.get("SYNCD_TOKEN_FILE")
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError as exc:
+        raise Unreachable(f"cannot read the token file {path}: {exc.strerror}") from None
+
+
+def base_url(url: str | None, config: str | None, token_file: str | None = None) -> Target:
+    """--url, else $SYNCD_URL, else the operator socket of the config (or the default one)
+    when it exists, else daemon.listen."""
+    token = _token(token_file)
+    chosen = url or os.environ.get("SYNCD_URL")
+    if chosen:
+        return Target(chosen.rstrip("/"), token)
+    d = _daemon_settings(config)
+    sock = d.socket_path()
+    if os.path.exists(sock):
+        return Target(f"unix:{sock}", token)
+    host, _, port = d.listen.rpartition(":")
     if host in ("", "0.0.0.0", "::", "[::]"):
         host = "127.0.0.1"
-    return f"http://{host}:{port}"
+    return Target(f"http://{host}:{port}", token)
 
 
-def call(base: str, path: str, body: dict[str, Any] | None = None,
-         timeout: float = 10.0) -> dict[str, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    if not base.startswith(("http://", "https://")):
-        raise Unreachable(f"{base}: the daemon URL must be http:// or https://")
-    req = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        base + path, data=data, method="POST" if body is not None else "GET",
-        headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (our URL)
-            out: dict[str, Any] = json.loads(resp.read())
-            return out
-    except urllib.error.HTTPError as exc:
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
         try:
-            message = str(json.loads(exc.read()).get("error", exc.reason))
-        except ValueError:
-            message = str(exc.reason)
-        raise ApiError(exc.code, message) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise Unreachable(f"syncd at {base} unreachable: {reason}") from None
+            s.connect(self._path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
+def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
+    if target.url.startswith("unix:"):
+        return _UnixConnection(target.url.removeprefix("unix:"), timeout)
+    parts = urllib.parse.urlsplit(target.url)
+    if parts.scheme == "http":
+        return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+    raise Unreachable(f"{target}: the daemon URL must be unix:/path, http:// or https://")
+
+
+def call(target: Target, path: str, body: dict[str, Any] | None = None,
+         timeout: float = 10.0) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if target.token:
+        headers["Authorization"] = f"Bearer {target.token}"
+    prefix = "" if target.url.startswith("unix:") else urllib.parse.urlsplit(target.url).path
+    conn = _connection(target, timeout)
+    try:
+        conn.request("POST" if body is not None else "GET", prefix + path,
+                     body=None if body is None else json.dumps(body), headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise Unreachable(f"the syncd daemon at {target} is unreachable: {exc}") from None
+    finally:
+        conn.close()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {"error": raw[:200].decode(errors="replace")}
+    if not isinstance(data, dict):
+        data = {"error": "unexpected answer"}
+    if resp.status >= 400:
+        raise ApiError(resp.status, str(data.get("error", resp.reason)), data)
+    return data

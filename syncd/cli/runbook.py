@@ -14,12 +14,17 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd.cli import exits
-from syncd.cli.client import ApiError, Unreachable, base_url, call
+from syncd.cli.client import ApiError, Target, Unreachable, base_url, call
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", help="daemon URL (default: $SYNCD_URL or daemon.listen)")
-    p.add_argument("--config", help="config file, to find daemon.listen")
+    p.add_argument("--url", help="daemon address: unix:/path or http://host:port (default: "
+                   "$SYNCD_URL, else the operator socket daemon.operator_socket when it "
+                   "exists, else daemon.listen)")
+    p.add_argument("--config", help="config file, to find the socket and daemon.listen "
+                   "(default: $SYNCD_CONFIG)")
+    p.add_argument("--token-file", help="bearer token for changes over TCP "
+                   "(default: $SYNCD_TOKEN_FILE)")
     p.add_argument("--output", "-o", choices=("table", "json"), default="table")
 
 
@@ -58,10 +63,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=breaker)
 
 
-def _guard(fn: Callable[[argparse.Namespace, str], int]) -> Callable[[argparse.Namespace], int]:
+def _guard(fn: Callable[[argparse.Namespace, Target], int]) -> Callable[[argparse.Namespace], int]:
     def wrapped(args: argparse.Namespace) -> int:
-        base = base_url(args.url, args.config)
         try:
+            base = base_url(args.url, args.config, args.token_file)
             return fn(args, base)
         except Unreachable as exc:
             print(f"syncd: {exc}", file=sys.stderr)
@@ -104,7 +109,7 @@ def _status_text(data: dict[str, Any], drifted_only: bool) -> str:
 
 
 @_guard
-def status(args: argparse.Namespace, base: str) -> int:
+def status(args: argparse.Namespace, base: Target) -> int:
     while True:
         data = call(base, "/api/v1/status")
         if args.output == "json":
@@ -120,7 +125,7 @@ def status(args: argparse.Namespace, base: str) -> int:
 
 
 @_guard
-def plan(args: argparse.Namespace, base: str) -> int:
+def plan(args: argparse.Namespace, base: Target) -> int:
     data = call(base, "/api/v1/plan")
     if args.output == "json":
         _dump(data)
@@ -141,7 +146,7 @@ def plan(args: argparse.Namespace, base: str) -> int:
 
 
 @_guard
-def why(args: argparse.Namespace, base: str) -> int:
+def why(args: argparse.Namespace, base: Target) -> int:
     data = call(base, f"/api/v1/why/{args.node}")
     if args.output == "json":
         _dump(data)
@@ -168,7 +173,7 @@ def why(args: argparse.Namespace, base: str) -> int:
 
 
 @_guard
-def drain(args: argparse.Namespace, base: str) -> int:
+def drain(args: argparse.Namespace, base: Target) -> int:
     data = call(base, "/api/v1/drain", {"node": args.node, "reason": args.reason})
     if args.output == "json":
         _dump(data)
@@ -178,7 +183,7 @@ def drain(args: argparse.Namespace, base: str) -> int:
 
 
 @_guard
-def resume(args: argparse.Namespace, base: str) -> int:
+def resume(args: argparse.Namespace, base: Target) -> int:
     data = call(base, "/api/v1/resume", {"node": args.node, "force": args.force})
     if args.output == "json":
         _dump(data)
@@ -188,7 +193,7 @@ def resume(args: argparse.Namespace, base: str) -> int:
 
 
 @_guard
-def breaker(args: argparse.Namespace, base: str) -> int:
+def breaker(args: argparse.Namespace, base: Target) -> int:
     if args.op == "reset":
         data = call(base, "/api/v1/breaker/reset", {})
     else:

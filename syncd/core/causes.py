@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from syncd.core.memory import NodeMemory
 from syncd.core.model import KubeNode
 from syncd.core.policy import Policy
+from syncd.core.timers import drain_at
 from syncd.core.validate import clean_reason_text
 
 
@@ -36,7 +37,7 @@ def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Ass
     since: float | None = None
     if not k.ready and on.not_ready:
         since = m.not_ready_since if m.not_ready_since is not None else now
-        if now - since >= policy.drain_after:
+        if now >= drain_at(since, policy):
             causes.append("k8s node NotReady")
         else:
             pending = True

@@ -12,6 +12,7 @@ from syncd.core.model import KubeNode, KubeView, SlurmView
 from syncd.core.ownership import owner_of, owns
 from syncd.core.policy import Policy
 from syncd.core.snapshots import kube_json, slurm_json
+from syncd.core.timers import drain_at, resume_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +67,11 @@ def report(
     a = assess(k, m, policy, now)
     timers: list[str] = []
     if a.not_ready_since is not None and not a.causes:
-        left = a.not_ready_since + policy.drain_after - now
+        left = drain_at(a.not_ready_since, policy) - now
         timers.append(f"NotReady for {now - a.not_ready_since:.0f}s; drains in {left:.0f}s")
     if s is not None and owns(policy, s, m) and not m.manual and not a.causes:
         since = m.clear_since if m.clear_since is not None else now
-        ready_at = max(since + policy.resume_after, m.flap_until)
+        ready_at = resume_at(since, m, policy)
         timers.append(f"causes clear for {now - since:.0f}s; resumes in "
                       f"{max(0.0, ready_at - now):.0f}s")
     if m.flap_until > now:

@@ -31,6 +31,7 @@ from syncd.core.model import (
 from syncd.core.ownership import make_reason, owns, slurmctld_unresponsive
 from syncd.core.policy import Policy
 from syncd.core.snapshots import kube_json, slurm_json
+from syncd.core.timers import resume_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,7 @@ def _node(
             clear_since = now
         if clear_since != m2.clear_since:
             m2 = replace(m2, clear_since=clear_since)
-        ready_at = max(clear_since + policy.resume_after, m2.flap_until)
+        ready_at = resume_at(clear_since, m2, policy)
         # Ours and DOWN: it went silent while drained, and slurmctld kept our reason, so its
         # ReturnToService will not bring it back; RESUME does (to IDLE) once slurmd answers.
         if now >= ready_at and not a.pending and not s.not_responding:

@@ -1,9 +1,22 @@
-"""When the planner next needs to run even if nothing changes (a timer comes due)."""
+"""Every timer the planner runs, defined once: when a NotReady node drains, when a cleared node
+resumes, and when the planner next needs to run even if nothing changes (a timer comes due).
+The planner, ``syncd why``/``status`` and the reconcile loop all read them from here."""
 
 from __future__ import annotations
 
-from syncd.core.memory import Memory
+from syncd.core.memory import Memory, NodeMemory
 from syncd.core.policy import Policy
+
+
+def drain_at(not_ready_since: float, policy: Policy) -> float:
+    """When a node NotReady since ``not_ready_since`` gets the NotReady cause."""
+    return not_ready_since + policy.drain_after
+
+
+def resume_at(clear_since: float, m: NodeMemory, policy: Policy) -> float:
+    """When a syncd drain whose causes cleared at ``clear_since`` may be lifted: after
+    ``resume_after``, and never before a flap back-off ends."""
+    return max(clear_since + policy.resume_after, m.flap_until)
 
 
 def next_deadline(memory: Memory, policy: Policy, now: float) -> float | None:
@@ -17,9 +30,9 @@ def next_deadline(memory: Memory, policy: Policy, now: float) -> float | None:
     best: float | None = None
     for m in memory.nodes.values():
         if m.not_ready_since is not None:
-            best = _future(best, m.not_ready_since + policy.drain_after, now)
+            best = _future(best, drain_at(m.not_ready_since, policy), now)
         if m.clear_since is not None:
-            best = _future(best, max(m.clear_since + policy.resume_after, m.flap_until), now)
+            best = _future(best, resume_at(m.clear_since, m, policy), now)
     b = memory.breaker
     if b.open and policy.breaker.auto_reset_after > 0:
         best = _future(best, b.opened_at + policy.breaker.auto_reset_after, now)

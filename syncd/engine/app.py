@@ -18,10 +18,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from syncd.engine.assembly import Engine, build
+from syncd.engine.guard import Guard
 from syncd.engine.http import Api
 from syncd.engine.leader import AlwaysLeader, LeaderElector
 from syncd.engine.metrics import Metrics
-from syncd.engine.reconciler import Reconciler
+from syncd.engine.sockets import operator_socket
 from syncd.engine.state import StateStore
 from syncd.events.outbox import Outbox
 from syncd.events.sinks import make_sinks
@@ -72,6 +74,8 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
         outbox = Outbox(settings.events, cluster=settings.cluster, instance=identity,
                         spool_dir=spool_dir,
                         sinks=make_sinks(settings.events, client_id=identity))
+    async with _step("daemon.operator_token_file"):
+        token = await asyncio.to_thread(_read_token, d.operator_token_file)
     elector: LeaderElector | AlwaysLeader
     if d.leader_election.enabled:
         le = d.leader_election
@@ -81,49 +85,51 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     else:
         elector = AlwaysLeader()
 
-    # The watcher is built before the reconciler it notifies; wire the callback afterwards.
-    reconciler: Reconciler | None = None
+    # The watcher is built before the engine it notifies; wire the callback afterwards.
+    engine: Engine | None = None
 
     def changed(names: frozenset[str]) -> None:
-        if reconciler is not None:
-            reconciler.notify(names)
+        if engine is not None:
+            engine.notify(names)
 
     watcher = Watcher(api, settings.kubernetes, settings.policy, on_change=changed)
-    reconciler = Reconciler(
-        kube=watcher, slurm=slurm, events=outbox, policy=settings.policy,
-        state=StateStore(state_dir), metrics=metrics, is_leader=elector.is_leader,
-        dry_run=d.dry_run, debounce=d.debounce, debounce_max=d.debounce_max,
-        resync_every=d.resync_every)
+    engine = build(kube=watcher, slurm=slurm, outbox=outbox, policy=settings.policy,
+                   daemon=d, store=StateStore(state_dir), metrics=metrics,
+                   is_leader=elector.is_leader)
     if isinstance(elector, LeaderElector):
-        r = reconciler
-        elector.on_change = lambda _leading: r.notify()
+        e = engine
+        elector.on_change = lambda _leading: e.notify()
     _live_metrics(metrics, watcher, outbox)
 
-    http = Api(reconciler, metrics, identity=identity, holder=lambda: elector.holder)
+    http = Api(engine.model, engine.desk, metrics,
+               Guard(allowed_uids=d.operator_uids, token=token),
+               identity=identity, holder=lambda: elector.holder)
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
     host, _, port = d.listen.rpartition(":")
     site = web.TCPSite(runner, host or "0.0.0.0", int(port))
     async with _step(f"HTTP listener {d.listen}"):
         await site.start()
+    sock_path = d.socket_path()
+    async with _step(f"operator socket {sock_path} (daemon.operator_socket)"):
+        await operator_socket(runner, sock_path, mode=int(d.operator_socket_mode, 8),
+                              group=d.operator_socket_group)
     log.info("syncd started", extra={
-        "identity": identity, "listen": d.listen, "slurm_backend": slurm.backend,
-        "dry_run": d.dry_run, "leader_election": d.leader_election.enabled})
+        "identity": identity, "listen": d.listen, "operator_socket": sock_path,
+        "slurm_backend": slurm.backend, "dry_run": d.dry_run,
+        "leader_election": d.leader_election.enabled})
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    tasks = {
-        asyncio.create_task(watcher.run(), name="watcher"),
-        asyncio.create_task(outbox.run(), name="outbox"),
-        asyncio.create_task(elector.run(), name="leader"),
-        asyncio.create_task(reconciler.run(), name="reconciler"),
-        asyncio.create_task(reconciler.probe_slurm(d.slurm_probe_every), name="slurm-probe"),
-    }
+    coros = {"watcher": watcher.run(), "outbox": outbox.run(), "leader": elector.run(),
+             **engine.loops()}
+    tasks = {name: asyncio.create_task(c, name=name) for name, c in coros.items()}
     stopper = asyncio.create_task(stop.wait(), name="stop")
-    done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({*tasks.values(), stopper},
+                                 return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
     for t in done:
         if t is not stopper and not t.cancelled() and t.exception() is not None:
@@ -132,23 +138,36 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
             exit_code = 1
 
     log.info("shutting down")
-    reconciler.stop()
-    reconciler_task = next(t for t in tasks if t.get_name() == "reconciler")
+    engine.stop()
     with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(reconciler_task, timeout=30)  # finishes its in-flight batch
-    await reconciler.close()
-    for t in tasks:
-        if t.get_name() in ("watcher", "leader", "slurm-probe"):
-            t.cancel()
+        await asyncio.wait_for(tasks["reconciler"], timeout=30)  # finishes its batch
+    await engine.close()
+    for name in ("watcher", "leader", "slurm-probe", "state-saver"):
+        tasks[name].cancel()
     flushed = await outbox.aclose(flush_timeout=flush_timeout)
     await elector.release()
-    for t in tasks:
+    for t in tasks.values():
         t.cancel()
-    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    await asyncio.gather(*tasks.values(), stopper, return_exceptions=True)
     await runner.cleanup()
+    await asyncio.to_thread(_unlink, sock_path)
     await api.close()
     log.info("stopped", extra={"outbox_flushed": flushed, "backlog": outbox.backlog()})
     return exit_code
+
+
+def _read_token(path: str) -> str:
+    if not path:
+        return ""
+    token = Path(path).read_text(encoding="utf-8").strip()
+    if len(token) < 16:
+        raise StartupError(f"daemon.operator_token_file: {path} holds fewer than 16 characters")
+    return token
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
@@ -164,6 +183,7 @@ def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
             "syncd_outbox_failed_attempts": {(k,): float(s.failed) for k, s in sinks.items()},
             "syncd_outbox_dropped": {(k,): float(s.dropped) for k, s in sinks.items()},
             "syncd_outbox_sink_up": {(k,): float(s.healthy) for k, s in sinks.items()},
+            "syncd_kubernetes_synced": {(): 1.0 if watcher.view().synced else 0.0},
             "syncd_watch_restarts": {(): float(w.watch_restarts)},
             "syncd_watch_relists": {(): float(w.relists)},
             "syncd_watch_gone_410": {(): float(w.gone_410)},
@@ -177,7 +197,8 @@ def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
     labels: dict[str, tuple[str, ...]] = {
         "syncd_outbox_backlog": ("sink",), "syncd_outbox_delivered": ("sink",),
         "syncd_outbox_failed_attempts": ("sink",), "syncd_outbox_dropped": ("sink",),
-        "syncd_outbox_sink_up": ("sink",), "syncd_watch_restarts": (),
+        "syncd_outbox_sink_up": ("sink",), "syncd_kubernetes_synced": (),
+        "syncd_watch_restarts": (),
         "syncd_watch_relists": (), "syncd_watch_gone_410": (), "syncd_watch_errors": (),
         "syncd_kubernetes_skipped": ("kind",),
     }
@@ -188,6 +209,7 @@ def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
                                         "(each is retried).",
         "syncd_outbox_dropped": "Events the spool bound dropped before a sink got them.",
         "syncd_outbox_sink_up": "1 when the last delivery to the sink succeeded.",
+        "syncd_kubernetes_synced": "1 while the watcher's Kubernetes view is fresh.",
         "syncd_watch_restarts": "Watch streams restarted since start.",
         "syncd_watch_relists": "Full relists (410 Gone, errors) since start.",
         "syncd_watch_gone_410": "410 Gone answers (history compacted) since start.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 #: New changed nodes per debounce interval from which a burst counts as a storm (a switch
@@ -11,8 +10,8 @@ from collections.abc import Callable
 STORM_NODES = 10
 
 
-async def settle(changed: Callable[[], int], debounce: float, most: float,
-                 storm: int = STORM_NODES) -> int:
+async def settle(changed: Callable[[], int], debounce: float, most: float, *,
+                 clock: Callable[[], float], storm: int = STORM_NODES) -> int:
     """Waits ``debounce``, and again while each wait brought at least ``storm`` more changed
     nodes, up to ``most`` seconds in all; returns how many waits it took.
 
@@ -20,13 +19,13 @@ async def settle(changed: Callable[[], int], debounce: float, most: float,
     (1,000 drains split over two passes cost 11-12 calls instead of 10), while a lone change
     still waits only ``debounce``.
     """
-    start = time.monotonic()
+    start = clock()
     seen = changed()
     waits = 0
     while True:
         await asyncio.sleep(debounce)
         waits += 1
         now = changed()
-        if now - seen < storm or time.monotonic() - start + debounce > most:
+        if now - seen < storm or clock() - start + debounce > most:
             return waits
         seen = now

@@ -1,31 +1,28 @@
-"""The one HTTP port: health, metrics, and the runbook API the ``syncd`` CLI talks to.
+"""The HTTP endpoints: health, metrics, and the runbook API the ``syncd`` CLI talks to.
 
 ``/livez`` says the event loop turns; ``/readyz`` says this replica is useful (Kubernetes view
-synced, Slurm reachable, and a role: leader or standby). The ``/api/v1`` routes serve on-call:
-they read live state and route operator writes through the same lock and ownership rules as
-the planner. The port is often bound to the pod IP for probes and scraping, so the routes that
-change Slurm (drain, resume, breaker reset) answer only on loopback: on-call runs them inside
-the pod (``kubectl exec ... -- syncd drain ...``), where being there already means being
-trusted with SlurmUser's rights.
+synced, Slurm reachable, the event spool writable, and a role: leader or standby). The
+``/api/v1`` GET routes read the :class:`ReadModel` and never call Slurm. The routes that change
+Slurm (drain, resume, breaker reset) pass the :class:`Guard` first; the same application is
+served on TCP (``daemon.listen``) and on the operator's Unix socket.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from syncd.core.explain import detail, report
 from syncd.core.model import ActionKind
 from syncd.core.validate import is_node_name
+from syncd.engine.guard import Guard
 from syncd.engine.metrics import Metrics
-from syncd.engine.reconciler import Reconciler
+from syncd.engine.operator import OperatorDesk
+from syncd.engine.readmodel import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +32,17 @@ def _json(data: object, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def _usable(row: dict[str, object]) -> int:
-    gpus = row["gpus"]
-    return int(gpus["usable"]) if isinstance(gpus, dict) else 0
-
-
 class Api:
-    def __init__(self, reconciler: Reconciler, metrics: Metrics, *, identity: str,
-                 holder: Callable[[], str]) -> None:
-        self.r = reconciler
+    def __init__(self, model: ReadModel, desk: OperatorDesk, metrics: Metrics, guard: Guard, *,
+                 identity: str, holder: Callable[[], str],
+                 health: Callable[[], dict[str, tuple[bool, str]]] | None = None) -> None:
+        self.model = model
+        self.desk = desk
         self.metrics = metrics
+        self.guard = guard
         self.identity = identity
         self.holder = holder
+        self.health = health or (lambda: {})
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -64,164 +60,101 @@ class Api:
         ])
         return app
 
-    def _role(self) -> str:
-        return "leader" if self.r.is_leader() else "standby"
-
     async def livez(self, _: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     async def readyz(self, _: web.Request) -> web.Response:
-        synced = self.r.kube.view().synced
-        checks = {
-            "kubernetes_synced": synced,
-            "slurm_reachable": self.r.status.slurm_ok,
-            "role": self._role(),
-            "identity": self.identity,
-            "leader": self.holder(),
-        }
-        ok = synced and self.r.status.slurm_ok
-        return _json({"ready": ok, **checks, "slurm_error": self.r.status.slurm_error},
-                     200 if ok else 503)
+        m = self.model
+        synced = m.kube.view().synced
+        slurm_ok = m.reader.health.ok
+        extra = self.health()
+        ok = synced and slurm_ok and all(good for good, _ in extra.values())
+        problems = [f"{name}: {why}" for name, (good, why) in extra.items() if not good]
+        body = {"ready": ok, "kubernetes_synced": synced, "slurm_reachable": slurm_ok,
+                "slurm_error": m.slurm_error(), "slurm_backend": m.reader.port.backend,
+                **{f"{name}_ok": good for name, (good, _) in extra.items()},
+                "problems": problems, "role": m.role, "identity": self.identity,
+                "leader": self.holder()}
+        return _json(body, 200 if ok else 503)
 
     async def metrics_view(self, _: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def status(self, request: web.Request) -> web.Response:
-        k8s = self.r.kube.view()
-        slurm = await self.r.read_slurm()
-        if not slurm.ok:
-            return _json({"error": f"Slurm unreachable: {self.r.status.slurm_error}"}, 503)
-        now = self.r.clock()
-        names = sorted(set(slurm.nodes) | set(k8s.nodes))
-        rows = [report(n, k8s, slurm, self.r.policy, self.r.memory, now).to_json()
-                for n in names]
-        b = self.r.memory.breaker
-        summary = {
-            "nodes": len(names),
-            "drifted": sum(1 for r in rows if r["drift"]),
-            "drained_by_syncd": sum(1 for r in rows if str(r["owner"]).startswith("syncd")),
-            "drained_by_others": sum(1 for r in rows
-                                     if r["owner"] and not str(r["owner"]).startswith("syncd")),
-            "gpus_usable": sum(_usable(r) for r in rows),
-            "kubernetes_synced": k8s.synced,
-            "breaker": "open" if b.open else "closed",
-            "role": self._role(),
-            "dry_run": self.r.dry_run,
-            "problems": list(k8s.problems)[:20],
-        }
-        return _json({"summary": summary, "nodes": rows, "time": now})
+    def _unreachable(self) -> web.Response:
+        return _json({"error": f"Slurm unreachable: {self.model.slurm_error()}",
+                      "daemon": "reachable"}, 503)
+
+    async def status(self, _: web.Request) -> web.Response:
+        i = self.model.inputs()
+        return self._unreachable() if i is None else _json(self.model.status(i))
 
     async def plan(self, _: web.Request) -> web.Response:
-        result = await self.r.preview()
-        if result is None:
-            return _json({"error": f"Slurm unreachable: {self.r.status.slurm_error}"}, 503)
-        p = result[0]
-        return _json({
-            "changes": [{"node": c.node, "action": c.kind.value, "why": c.why,
-                         "reason": c.reason, "features": list(c.features),
-                         "hold_gpus": c.hold_gpus} for c in p.changes],
-            "withheld": [{"node": c.node, "action": c.kind.value, "why": c.why}
-                         for c in p.withheld],
-            "slurm_calls": [{"action": a.kind.value, "hostlist": a.hostlist,
-                             "nodes": len(a.nodes)} for a in p.actions],
-            "breaker": {"open": p.memory.breaker.open, "why": p.memory.breaker.why},
-            "dry_run": self.r.dry_run,
-            "role": self._role(),
-        })
+        i = self.model.inputs()
+        return self._unreachable() if i is None else _json(self.model.plan_json(i))
 
     async def why(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
         if not is_node_name(node):
             return _json({"error": "not a valid node name"}, 400)
-        k8s = self.r.kube.view()
-        slurm = await self.r.read_slurm()
-        if not slurm.ok:
-            return _json({"error": f"Slurm unreachable: {self.r.status.slurm_error}"}, 503)
-        if node not in slurm.nodes and node not in k8s.nodes:
+        i = self.model.inputs()
+        if i is None:
+            return self._unreachable()
+        out = self.model.why(i, node)
+        if out is None:
             return _json({"error": f"{node}: not a Slurm node and not a Kubernetes node"}, 404)
-        now = self.r.clock()
-        m = self.r.memory.node(node)
-        return _json({
-            "report": report(node, k8s, slurm, self.r.policy, self.r.memory, now).to_json(),
-            "memory": m.to_json(),
-            "history": [{"time": t, "text": text}
-                        for t, text in self.r.history.get(node, ())],
-            **detail(node, k8s, slurm),
-        })
+        return _json(out)
 
-    @staticmethod
-    def _local(request: web.Request) -> bool:
-        try:
-            addr = ipaddress.ip_address(request.remote or "")
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            return addr.ipv4_mapped.is_loopback
-        return addr.is_loopback
+    async def breaker(self, _: web.Request) -> web.Response:
+        return _json(self.model.breaker())
 
-    async def _body(self, request: web.Request) -> dict[str, Any]:
-        if not self._local(request):
-            raise web.HTTPForbidden(
-                text=json.dumps({"error": "changes are accepted on loopback only: run the "
-                                 "command inside the syncd container"}),
-                content_type="application/json")
+    async def _body(self, request: web.Request) -> tuple[dict[str, Any], str]:
+        caller = self.guard.check(request)
         try:
             body = await request.json()
         except ValueError:
             raise web.HTTPBadRequest(text="body must be JSON") from None
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="body must be a JSON object")
-        return body
+        return body, caller.name
 
     def _standby(self) -> web.Response | None:
-        if self.r.is_leader():
+        if self.model.is_leader():
             return None
         leader = self.holder() or "unknown (no replica holds the lease)"
         return _json({"error": f"this replica ({self.identity}) is a standby; the leader is "
                       f"{leader}: run the command in that pod"}, 409)
 
     async def drain(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body, who = await self._body(request)
         if (standby := self._standby()) is not None:
             return standby
         node, reason = str(body.get("node", "")), str(body.get("reason", ""))
         if not is_node_name(node) or not reason:
             return _json({"error": "node (a valid Slurm name) and reason are required"}, 400)
-        d = await self.r.operator(ActionKind.DRAIN, node, reason=reason)
+        d = await self.desk.request(ActionKind.DRAIN, node, reason=reason, who=who)
         if d.change is None:
             return _json({"error": d.refused}, 409)
-        log.info("operator drain", extra={"node": node, "reason": d.change.reason})
+        log.info("operator drain", extra={"node": node, "reason": d.change.reason, "who": who})
         return _json({"node": node, "reason": d.change.reason, "done": True})
 
     async def resume(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body, who = await self._body(request)
         if (standby := self._standby()) is not None:
             return standby
         node = str(body.get("node", ""))
         if not is_node_name(node):
             return _json({"error": "node (a valid Slurm name) is required"}, 400)
-        d = await self.r.operator(ActionKind.RESUME, node, force=bool(body.get("force")))
+        d = await self.desk.request(ActionKind.RESUME, node, force=bool(body.get("force")),
+                                    who=who)
         if d.change is None:
             return _json({"error": d.refused}, 409)
-        log.info("operator resume", extra={"node": node, "warning": d.warning})
+        log.info("operator resume", extra={"node": node, "warning": d.warning, "who": who})
         return _json({"node": node, "done": True, "warning": d.warning})
 
-    async def breaker(self, _: web.Request) -> web.Response:
-        b = self.r.memory.breaker
-        now = time.time()
-        window = self.r.policy.breaker.window
-        recent = [{"node": n, "gpus": g, "age": round(now - t)} for t, n, g in b.drains
-                  if now - t < window]
-        return _json({"open": b.open, "why": b.why, "opened_at": b.opened_at or None,
-                      "withholding_stale": b.withholding_stale, "recent_drains": recent,
-                      "limits": {"max_drain_percent": self.r.policy.breaker.max_drain_percent,
-                                 "max_drain_gpus": self.r.policy.breaker.max_drain_gpus,
-                                 "window": window}})
-
     async def breaker_reset(self, request: web.Request) -> web.Response:
-        await self._body(request)
+        _, who = await self._body(request)
         if (standby := self._standby()) is not None:
             return standby
-        await self.r.reset_breaker()
+        await self.desk.reset_breaker(who=who)
         return _json({"open": False, "done": True})

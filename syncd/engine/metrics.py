@@ -46,8 +46,6 @@ class Metrics:
         self.breaker_open = Gauge("syncd_breaker_open", "1 while the blast-radius breaker is open.",
                                   registry=r)
         self.leader = Gauge("syncd_leader", "1 while this replica holds the lease.", registry=r)
-        self.synced = Gauge("syncd_kubernetes_synced", "1 while the Kubernetes view is fresh.",
-                            registry=r)
         self.slurm_up = Gauge("syncd_slurm_up", "1 when the last Slurm read succeeded.",
                               registry=r)
         self.events = Counter("syncd_events_published_total", "Events written to the outbox.",

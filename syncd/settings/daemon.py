@@ -32,6 +32,19 @@ class DaemonSettings:
     slurm_probe_every: Seconds = 15.0
     dry_run: bool = False
     leader_election: LeaderElection = field(default_factory=LeaderElection)
+    #: The operator's Unix socket (every route, writes included); empty: <state_dir>/operator.sock.
+    operator_socket: str = ""
+    #: Its file mode (octal text); 0660 lets the socket's group connect, 0600 only its owner.
+    operator_socket_mode: str = "0660"
+    #: Its group (name or gid); empty: syncd's own group.
+    operator_socket_group: str = ""
+    #: uids allowed to change Slurm through the socket, besides root and syncd's own uid.
+    operator_uids: tuple[int, ...] = ()
+    #: A file holding a bearer token that also allows changes over TCP (empty: none do).
+    operator_token_file: str = ""
+
+    def socket_path(self) -> str:
+        return self.operator_socket or f"{self.state_dir.rstrip('/')}/operator.sock"
 
     def problems(self) -> list[str]:
         out = list(self.leader_election.problems())
@@ -44,6 +57,13 @@ class DaemonSettings:
             out.append("resync_every: must be above 0")
         if self.slurm_probe_every <= 0:
             out.append("slurm_probe_every: must be above 0")
+        mode = self.operator_socket_mode
+        if not (len(mode) in (3, 4) and all(c in "01234567" for c in mode)):
+            out.append("operator_socket_mode: must be an octal mode such as 0660 or 0600")
+        elif int(mode, 8) & 0o007:
+            out.append("operator_socket_mode: others may not have access (use 0660 or 0600)")
+        if any(u < 0 for u in self.operator_uids):
+            out.append("operator_uids: uids are 0 or more")
         return out
 
 

@@ -1,4 +1,4 @@
-"""Typed Slurm errors, so the engine can tell "retry later" from "never do that again".
+"""Maps Slurm's error texts to the port's typed errors (syncd.core.errors).
 
 ``scontrol``, ``squeue``, ``sbatch`` and ``scancel`` report failures only as text on stderr
 with exit code 1; :func:`classify` maps the texts measured on 22.05.8 (slurm-facts.md §3) and
@@ -7,40 +7,18 @@ the RPC messages pyslurm raises on 25.11 (pyslurm-facts.md "Errors") to these cl
 
 from __future__ import annotations
 
+from syncd.core.errors import (
+    InvalidState,
+    PermissionDenied,
+    Refused,
+    SlurmError,
+    Timeout,
+    UnknownNode,
+    Unreachable,
+)
 
-class SlurmError(Exception):
-    """Any failure talking to Slurm. ``transient`` errors are worth retrying."""
-
-    transient = False
-
-
-class UnknownNode(SlurmError):
-    """slurmctld has no node of that name."""
-
-
-class InvalidState(SlurmError):
-    """The requested state change is not allowed from the node's current state."""
-
-
-class PermissionDenied(SlurmError):
-    """slurmctld refused us (not root/SlurmUser, or not an operator)."""
-
-
-class Unreachable(SlurmError):
-    """slurmctld did not answer: stopped, restarting, or the network is down."""
-
-    transient = True
-
-
-class Timeout(SlurmError):
-    """A command or RPC did not finish within the per-call timeout."""
-
-    transient = True
-
-
-class Refused(SlurmError):
-    """Input failed syncd's allow-list (syncd.core.validate); nothing was executed."""
-
+__all__ = ["InvalidState", "PermissionDenied", "Refused", "SlurmError", "Timeout",
+           "UnknownNode", "Unreachable", "classify", "from_text"]
 
 # Ordered: the first matching fragment wins. Texts are lower-cased before matching.
 _PATTERNS: tuple[tuple[str, type[SlurmError]], ...] = (

@@ -84,6 +84,16 @@ class Syncd:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def socket(self) -> str:
+        """The operator socket (every route; the only way in for changes)."""
+        daemon = yaml.safe_load(self.config.read_text())["daemon"]
+        return str(daemon.get("operator_socket") or Path(daemon["state_dir"]) / "operator.sock")
+
+    @property
+    def operator_url(self) -> str:
+        return f"unix:{self.socket}"
+
     def get(self, path: str) -> tuple[int, Any]:
         try:
             with urllib.request.urlopen(self.url + path, timeout=5) as r:

@@ -98,7 +98,7 @@ def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
 
 
 def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:
-    env = dict(d.env, SYNCD_URL=d.url)
+    env = dict(d.env, SYNCD_URL=d.operator_url)
     st = cli("status", "--output", "json", env=env)
     assert st.returncode in (0, 1), st.stderr
     rows = {r["name"]: r for r in json.loads(st.stdout)["nodes"]}
@@ -122,14 +122,17 @@ def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:
     short = cli("prolog-check", "--node", "gpu001", "--gpus", "6", env=env)
     assert short.returncode == 1 and "5 GPUs free" in short.stderr
     # Unreachable daemon: exit 3 (prolog fails open unless told otherwise).
+    tcp = dict(env, SYNCD_URL=d.url)  # the Prolog's way in: reads over TCP
+    assert cli("prolog-check", "--node", "gpu001", "--gpus", "4", env=tcp).returncode == 0
     gone = dict(env, SYNCD_URL="http://127.0.0.1:9")
     assert cli("status", env=gone).returncode == 3
     assert cli("prolog-check", "--node", "gpu001", env=gone).returncode == 0
     assert cli("prolog-check", "--node", "gpu001", "--fail-closed", env=gone).returncode == 1
-    # Changes are refused from outside the pod; reads are not.
+    # Changes over TCP are refused, from loopback too (no token configured); reads are not.
+    for base in (d.url, f"http://{outside_address()}:{d.port}"):
+        code, body = post(base + "/api/v1/drain", {"node": "gpu008", "reason": "x"})
+        assert code == 403 and "operator socket" in body["error"], (base, body)
     outside = f"http://{outside_address()}:{d.port}"
-    code, body = post(outside + "/api/v1/drain", {"node": "gpu008", "reason": "x"})
-    assert code == 403 and "loopback" in body["error"]
     assert "DRAIN" not in node_fields(box, "gpu008").get("State", "")
     with urllib.request.urlopen(outside + "/readyz", timeout=5) as r:
         assert r.status == 200
@@ -281,7 +284,7 @@ async def test_leader_election_single_writer_and_takeover(world: World) -> None:
         await asyncio.to_thread(b.wait_ready, 40.0, "standby")
 
         refused = await asyncio.to_thread(
-            cli, "drain", "gpu004", "--reason", "x", env=dict(b.env, SYNCD_URL=b.url))
+            cli, "drain", "gpu004", "--reason", "x", env=dict(b.env, SYNCD_URL=b.operator_url))
         assert refused.returncode == 1 and "the leader is replica-a" in refused.stderr
 
         await sim.start_pods([{"name": "p4", "node": "gpu004", "gpus": 2, "namespace": "ml"}])

@@ -13,10 +13,12 @@ from kubernetes_asyncio import client
 
 from syncd.core.model import ActionKind, DriftEvent, EventType, KubeView
 from syncd.core.policy import Capacity, Causes, Policy
+from syncd.core.ports import KubeSource
+from syncd.engine.assembly import Engine, build
 from syncd.engine.metrics import Metrics
-from syncd.engine.reconciler import Reconciler
 from syncd.engine.state import StateStore
 from syncd.kube.watcher import Watcher
+from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings, NameMapping
 from syncd.sim.client import SimClient
 from syncd.slurm.scontrol import ScontrolPort
@@ -50,11 +52,11 @@ def clean_slurm(slurm: SlurmSandbox) -> SlurmSandbox:
     return slurm
 
 
-def _reconciler(watcher: Watcher, port: ScontrolPort, rec: Recorder, policy: Policy,
-                tmp: Path, *, dry_run: bool = False) -> Reconciler:
-    return Reconciler(kube=watcher, slurm=port, events=rec, policy=policy,
-                      state=StateStore(tmp), metrics=Metrics(), is_leader=lambda: True,
-                      dry_run=dry_run, debounce=0.0)
+def _reconciler(watcher: KubeSource, port: ScontrolPort, rec: Recorder,
+                policy: Policy, tmp: Path, *, dry_run: bool = False) -> Engine:
+    return build(kube=watcher, slurm=port, outbox=rec, policy=policy,
+                 daemon=DaemonSettings(dry_run=dry_run, debounce=0.0),
+                 store=StateStore(tmp), metrics=Metrics(), is_leader=lambda: True)
 
 
 @pytest.fixture
@@ -81,11 +83,11 @@ async def test_hostile_annotation_is_skipped_published_and_never_reaches_scontro
     r = _reconciler(watcher, port, rec, POLICY, tmp_path)
     try:
         await eventually(lambda: watcher.synced, what="watcher synced")
-        await r.reconcile()
+        await r.reconciler.reconcile()
         skips = rec.of(EventType.SKIP)
         assert len(skips) == 1 and skips[0].data["source"] == "name_mapping"
         assert "k8s-evil" in str(skips[0].data["value"])
-        await r.reconcile()
+        await r.reconciler.reconcile()
         assert len(rec.of(EventType.SKIP)) == 1  # edge-triggered, not repeated
         assert all("pwned" not in " ".join(argv) and "State=DOWN" not in " ".join(argv)
                    for argv in port.runner.history)
@@ -108,12 +110,12 @@ async def test_dry_run_publishes_but_never_writes(
     try:
         await eventually(lambda: watcher.synced, what="watcher synced")
         for _ in range(5):  # repeated dry-run plans must not look like flapping
-            await r.reconcile()
+            await r.reconciler.reconcile()
         writes = [a for a in port.runner.history if "update" in a or "sbatch" in a[0]]
         assert writes == []
         drains = [e for e in rec.of(EventType.ACTION) if e.data["action"] == "drain"]
         assert drains and all(e.data["outcome"] == "dry_run" for e in drains)
-        assert r.memory.node(clean_slurm.nodes[0]).flap_level == 0
+        assert r.shared.memory.node(clean_slurm.nodes[0]).flap_level == 0
         line = clean_slurm.node_line(clean_slurm.nodes[0])
         assert "DRAIN" not in line
     finally:
@@ -133,19 +135,19 @@ async def test_operator_drain_and_resume_through_the_reconciler(
     node = clean_slurm.nodes[1]
     try:
         await eventually(lambda: watcher.synced, what="watcher synced")
-        d = await r.operator(ActionKind.DRAIN, node, reason="PSU swap INC-1")
+        d = await r.desk.request(ActionKind.DRAIN, node, reason="PSU swap INC-1")
         assert d.change is not None, d.refused
         assert "syncd: manual, PSU swap INC-1 #" in clean_slurm.node_line(node)
-        await r.reconcile()  # the planner must not lift a manual drain, even healthy
+        await r.reconciler.reconcile()  # the planner must not lift a manual drain, even healthy
         assert "DRAIN" in clean_slurm.node_line(node)
         ops = [e for e in rec.of(EventType.ACTION) if e.data["actor"] == "operator"]
         assert [e.data["action"] for e in ops] == ["drain"]
-        d = await r.operator(ActionKind.RESUME, node)
+        d = await r.desk.request(ActionKind.RESUME, node)
         assert d.change is not None, d.refused
         await eventually(lambda: "DRAIN" not in clean_slurm.node_line(node), what="resume")
         clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=DRAIN",
                         "Reason=hands off")
-        refused = await r.operator(ActionKind.RESUME, node)
+        refused = await r.desk.request(ActionKind.RESUME, node)
         assert refused.change is None and "root" in refused.refused
         assert "hands off" in clean_slurm.node_line(node)
     finally:
@@ -168,9 +170,8 @@ async def test_nothing_is_planned_or_written_before_the_first_full_sync(
 ) -> None:
     port = ScontrolPort(clean_slurm.settings())
     rec = Recorder()
-    r = Reconciler(kube=_NeverSynced(), slurm=port, events=rec, policy=POLICY,
-                   state=StateStore(tmp_path), metrics=Metrics(), is_leader=lambda: True)
-    assert await r.reconcile() is None
+    r = _reconciler(_NeverSynced(), port, rec, POLICY, tmp_path)
+    assert await r.reconciler.reconcile() is None
     assert port.runner.executions == 0 and rec.events == []
 
 
@@ -181,7 +182,7 @@ async def test_a_change_reads_only_the_nodes_the_planner_evaluates(
     settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
     port = ScontrolPort(clean_slurm.settings())
     rec = Recorder()
-    holder: list[Reconciler] = []
+    holder: list[Engine] = []
     watcher = Watcher(kube_api, settings, POLICY,
                       on_change=lambda names: holder[0].notify(names) if holder else None)
     r = _reconciler(watcher, port, rec, POLICY, tmp_path)
@@ -190,12 +191,12 @@ async def test_a_change_reads_only_the_nodes_the_planner_evaluates(
     node = clean_slurm.nodes[2]
     try:
         await eventually(lambda: watcher.synced, what="watcher synced")
-        await r.reconcile("resync")  # full read: everything settles
-        await r.reconcile("verify")
+        await r.reconciler.reconcile("resync")  # full read: everything settles
+        await r.reconciler.reconcile("verify")
         before = len(port.runner.history)
         await sim_client.cordon(f"k8s-{node}")
-        await eventually(lambda: node in r._changed, what="the watcher reports the change")
-        await r.reconcile("change")
+        await eventually(lambda: node in r.triggers.pending, what="the watcher reports the change")
+        await r.reconciler.reconcile("change")
         new = list(port.runner.history)[before:]
         reads = [a for a in new if "show" in a and "node" in a]
         assert reads and all(a[-1] == node for a in reads), reads  # only that node was read

@@ -1,0 +1,103 @@
+"""What wakes the reconcile loop: a Kubernetes change (debounced), a write to read back, a
+timer coming due, the periodic resync, or a request for a full read (slurmctld restarted).
+
+The loop asks :meth:`Triggers.next` for the next reason to run a pass; the watcher, the probe
+and the reconciler tell it what happened. It also collects the node names touched since the
+last pass, which decide what that pass reads from Slurm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from syncd.engine.clock import LoopClock
+from syncd.engine.debounce import settle
+
+
+class Triggers:
+    def __init__(self, clock: LoopClock, *, debounce: float, debounce_max: float,
+                 resync_every: float) -> None:
+        self.clock = clock
+        self.debounce = debounce
+        self.debounce_max = debounce_max
+        self.resync_every = resync_every
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._changed: set[str] = set()
+        self._written: set[str] = set()
+        self._full_needed = False
+        self._verify_at: float | None = None
+        self._next_resync: float | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Nodes changed since the last pass took them."""
+        return frozenset(self._changed)
+
+    def notify(self, changed: Iterable[str] = ()) -> None:
+        """Kubernetes changed these Slurm nodes (or something else worth a pass happened)."""
+        self._changed.update(changed)
+        self._wake.set()
+
+    def request_full(self) -> None:
+        """The next pass reads every node (slurmctld restarted or came back)."""
+        self._full_needed = True
+        self._wake.set()
+
+    def written(self, nodes: Iterable[str], *, verify_after: float) -> None:
+        """These nodes were written: read them back ``verify_after`` seconds from now, since
+        Slurm is not watched."""
+        self._written.update(nodes)
+        self._verify_at = self.clock.monotonic() + verify_after
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def take_touched(self) -> tuple[frozenset[str], bool]:
+        """(nodes changed or written since the last pass, whether a full read is needed)."""
+        touched = frozenset(self._changed | self._written)
+        full, self._full_needed = self._full_needed, False
+        self._changed, self._written = set(), set()
+        return touched, full
+
+    async def next(self, timer_due_in: float | None) -> str | None:
+        """Wait for the next reason to run a pass; None once stopping.
+
+        ``timer_due_in`` is how long until the planner's next timer (seconds, from
+        :func:`syncd.core.timers.next_deadline`), or None.
+        """
+        now = self.clock.monotonic()
+        if self._next_resync is None:
+            self._next_resync = now
+        timeout = self._next_resync - now
+        if timer_due_in is not None:
+            timeout = min(timeout, timer_due_in + 0.01)
+        if self._verify_at is not None:
+            timeout = min(timeout, self._verify_at - now)
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
+            trigger = "change"
+        except TimeoutError:
+            now = self.clock.monotonic()
+            if now >= self._next_resync:
+                trigger = "resync"
+            elif self._verify_at is not None and now >= self._verify_at:
+                trigger = "verify"
+            else:
+                trigger = "timer"
+        self._verify_at = None
+        if self._stopping:
+            return None
+        if trigger == "change" and self.debounce > 0:
+            await settle(lambda: len(self._changed), self.debounce, self.debounce_max,
+                         clock=self.clock.monotonic)
+        self._wake.clear()
+        if trigger == "resync":
+            self._next_resync = self.clock.monotonic() + self.resync_every
+        return trigger
