@@ -7,6 +7,7 @@ method, like Slinky's slurmcontrol interface.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from syncd.core.model import Action, DriftEvent, KubeView, SlurmNode, SlurmView
@@ -56,4 +57,40 @@ class EventPublisher(Protocol):
 
     def remove_node(self, node: str, why: str = "node removed") -> None:
         """The node left both worlds: subscribers drop their retained state for it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """A Lease as leader election sees it (times in seconds since the epoch)."""
+
+    holder: str
+    renewed: float
+    acquired: float
+    duration: float
+    transitions: int
+    revision: str = ""
+
+
+class LeaseError(Exception):
+    """The Lease could not be read or written (API server down, refused, timed out)."""
+
+
+class LeaseConflict(LeaseError):
+    """The Lease changed since it was read: another replica renewed or took it first."""
+
+
+class LeaseStore(Protocol):
+    """One Lease object on the API server."""
+
+    async def get(self) -> LeaseRecord | None:
+        """The lease, or None when it does not exist; raises LeaseError."""
+        ...
+
+    async def create(self, rec: LeaseRecord) -> None:
+        """Create it; raises LeaseConflict when it exists already, LeaseError otherwise."""
+        ...
+
+    async def replace(self, rec: LeaseRecord) -> None:
+        """Overwrite the version ``rec.revision``; raises LeaseConflict when it moved on."""
         ...

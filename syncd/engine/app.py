@@ -28,6 +28,7 @@ from syncd.engine.state import StateStore
 from syncd.events.outbox import Outbox
 from syncd.events.sinks import make_sinks
 from syncd.kube.client import make_api_client
+from syncd.kube.lease import KubeLeases
 from syncd.kube.watcher import Watcher
 from syncd.settings import Settings
 from syncd.slurm.select import make_slurm_port
@@ -79,7 +80,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     elector: LeaderElector | AlwaysLeader
     if d.leader_election.enabled:
         le = d.leader_election
-        elector = LeaderElector(api, name=le.lease_name, namespace=le.lease_namespace,
+        elector = LeaderElector(KubeLeases(api, name=le.lease_name, namespace=le.lease_namespace),
                                 identity=identity, lease_duration=le.lease_duration,
                                 renew_every=le.renew_every)
     else:

@@ -1,42 +1,24 @@
-"""Leader election on a coordination.k8s.io/v1 Lease, the way client-go's leaderelection does it.
+"""Leader election on a Lease, the way client-go's leaderelection does it.
 
 A replica writes to Slurm only while ``is_leader()``; that is true only until the lease would
 expire by *its own* last successful renew, so a leader cut off from the API server stops writing
 before any standby can take over (standbys wait a full lease duration from the renew time they
-observed). Updates use the lease's resourceVersion: two replicas racing get one 200 and one 409.
-
-Bodies are sent as raw dicts with MicroTime written with its fraction: kubernetes-asyncio
-serialises a datetime without microseconds as ``...T00:00:00+00:00``, which the API server
-rejects with 400 (recorded in k8s-golden 96).
+observed). The Lease itself is read and written by the Kubernetes adapter (syncd.kube.lease);
+this module holds only the decisions and the loop, on the engine's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import replace
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
+from syncd.core.ports import LeaseConflict, LeaseError, LeaseRecord, LeaseStore
+from syncd.engine.clock import LoopClock
 
 log = logging.getLogger(__name__)
-
-
-def _micro(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(ts: str | None) -> float:
-    if not ts:
-        return 0.0
-    text = ts.rstrip("Z")
-    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in text else "%Y-%m-%dT%H:%M:%S"
-    return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
 
 
 class AlwaysLeader:
@@ -56,132 +38,72 @@ class AlwaysLeader:
 
 
 class LeaderElector:
-    def __init__(
-        self,
-        api: client.ApiClient,
-        *,
-        name: str,
-        namespace: str,
-        identity: str,
-        lease_duration: float,
-        renew_every: float,
-        on_change: Callable[[bool], None] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        # Typed as Any: we send raw dict bodies and read raw JSON on purpose (module docstring).
-        self.api: Any = client.CoordinationV1Api(api)
-        self.name = name
-        self.namespace = namespace
+    def __init__(self, store: LeaseStore, *, identity: str, lease_duration: float,
+                 renew_every: float, clock: LoopClock | None = None,
+                 on_change: Callable[[bool], None] | None = None) -> None:
+        self.store = store
         self.identity = identity
         self.duration = lease_duration
         self.renew_every = renew_every
         self.on_change = on_change
-        self.clock = clock
+        self.clock = clock or LoopClock()
         self.holder = ""
-        self._valid_until = 0.0  # monotonic
+        self._valid_until = float("-inf")  # on the loop's monotonic clock
         self._was_leader = False
 
     def is_leader(self) -> bool:
-        return time.monotonic() < self._valid_until
+        return self.clock.monotonic() < self._valid_until
 
     async def run(self) -> None:
         while True:
             try:
-                await self._try_once()
-            except ApiException as exc:
-                log.warning("lease update failed", extra={"status": exc.status,
-                                                           "lease": self.name})
-            except (TimeoutError, OSError) as exc:
-                log.warning("lease update failed", extra={"error": str(exc),
-                                                           "lease": self.name})
+                await self.try_once()
+            except LeaseError as exc:
+                log.warning("lease update failed", extra={"error": str(exc)})
             except Exception:
                 # A bug here must not take the daemon down: without the lease it only stops
                 # writing, which is the safe side.
-                log.exception("unexpected error in leader election", extra={"lease": self.name})
-                self._valid_until = 0.0
+                log.exception("unexpected error in leader election")
+                self._valid_until = float("-inf")
             self._announce()
             pause = self.renew_every if self.is_leader() else self.renew_every / 2
             await asyncio.sleep(pause * random.uniform(0.9, 1.1))
 
-    async def _try_once(self) -> None:
-        started = time.monotonic()
-        now = self.clock()
-        lease = await self._get()
+    async def try_once(self) -> None:
+        """One acquire-or-renew round."""
+        started = self.clock.monotonic()
+        now = self.clock.now()
+        lease = await self.store.get()
         if lease is None:
-            await self._create(now)
-            self._valid_until = started + self.duration
-            self.holder = self.identity
+            await self.store.create(LeaseRecord(self.identity, now, now, self.duration, 0))
+            self._won(started)
             return
-        spec = lease.get("spec", {})
-        holder = spec.get("holderIdentity") or ""
-        self.holder = holder
-        renewed = _parse(spec.get("renewTime"))
-        duration = float(spec.get("leaseDurationSeconds") or self.duration)
-        if holder and holder != self.identity and now < renewed + duration:
-            self._valid_until = 0.0
+        self.holder = lease.holder
+        duration = lease.duration or self.duration
+        if lease.holder and lease.holder != self.identity and now < lease.renewed + duration:
+            self._valid_until = float("-inf")
             return
-        transitions = int(spec.get("leaseTransitions") or 0)
-        acquire = spec.get("acquireTime") if holder == self.identity else _micro(now)
-        if holder != self.identity:
-            transitions += 1
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace,
-                         "resourceVersion": lease["metadata"]["resourceVersion"]},
-            "spec": {
-                "holderIdentity": self.identity,
-                "leaseDurationSeconds": int(self.duration),
-                "acquireTime": acquire,
-                "renewTime": _micro(now),
-                "leaseTransitions": transitions,
-            },
-        }
+        mine = lease.holder == self.identity
+        rec = replace(lease, holder=self.identity, renewed=now, duration=self.duration,
+                      acquired=lease.acquired if mine else now,
+                      transitions=lease.transitions + (0 if mine else 1))
         try:
-            await self.api.replace_namespaced_lease(self.name, self.namespace, body)
-        except ApiException as exc:
-            if exc.status == 409:  # someone else renewed or took it first
-                self._valid_until = 0.0
-                return
-            raise
+            await self.store.replace(rec)
+        except LeaseConflict:
+            self._valid_until = float("-inf")
+            return
+        self._won(started)
+
+    def _won(self, started: float) -> None:
         self._valid_until = started + self.duration
         self.holder = self.identity
-
-    async def _get(self) -> dict[str, Any] | None:
-        # With _preload_content=False the client hands back the raw response and does not
-        # raise on an error status, so the status is checked here.
-        try:
-            resp = await self.api.read_namespaced_lease(
-                self.name, self.namespace, _preload_content=False)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        body = await resp.read()
-        if resp.status == 404:
-            return None
-        if resp.status >= 400:
-            raise ApiException(status=resp.status, reason=body[:200].decode(errors="replace"))
-        raw: dict[str, Any] = json.loads(body)
-        return raw
-
-    async def _create(self, now: float) -> None:
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
-            "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.duration),
-                     "acquireTime": _micro(now), "renewTime": _micro(now),
-                     "leaseTransitions": 0},
-        }
-        await self.api.create_namespaced_lease(self.namespace, body)
 
     def _announce(self) -> None:
         now_leader = self.is_leader()
         if now_leader != self._was_leader:
             self._was_leader = now_leader
             log.info("became leader" if now_leader else "lost leadership",
-                     extra={"identity": self.identity, "lease": self.name})
+                     extra={"identity": self.identity})
             if self.on_change is not None:
                 self.on_change(now_leader)
 
@@ -189,19 +111,13 @@ class LeaderElector:
         """Give the lease up at shutdown so a standby takes over at once, not after expiry."""
         if not self.is_leader():
             return
-        self._valid_until = 0.0
+        self._valid_until = float("-inf")
         try:
-            lease = await self._get()
-            if lease is None or lease.get("spec", {}).get("holderIdentity") != self.identity:
+            lease = await self.store.get()
+            if lease is None or lease.holder != self.identity:
                 return
-            spec = dict(lease["spec"])
-            spec.update({"holderIdentity": "", "leaseDurationSeconds": 1,
-                         "renewTime": _micro(self.clock())})
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.name, "namespace": self.namespace,
-                                 "resourceVersion": lease["metadata"]["resourceVersion"]},
-                    "spec": spec}
-            await self.api.replace_namespaced_lease(self.name, self.namespace, body)
-            log.info("released the lease", extra={"lease": self.name})
-        except (ApiException, OSError) as exc:
+            await self.store.replace(replace(lease, holder="", duration=1,
+                                             renewed=self.clock.now()))
+            log.info("released the lease")
+        except LeaseError as exc:
             log.warning("could not release the lease", extra={"error": str(exc)})

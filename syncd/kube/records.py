@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from syncd.core.model import EMPTY, Taint
-from syncd.core.podgpu import LabelSelector, PodHold, node_counts, pod_hold
+from syncd.kube.podgpu import LabelSelector, PodHold, node_counts, pod_hold
 
 
 @dataclass(frozen=True, slots=True)

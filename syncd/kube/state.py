@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from syncd.core.model import EMPTY, KubeNode, KubeView
 from syncd.core.naming import NameMapper, collision_problem
-from syncd.core.podgpu import PodHold
+from syncd.kube.podgpu import PodHold
 from syncd.kube.records import NodeRec
 
 log = logging.getLogger(__name__)

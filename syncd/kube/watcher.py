@@ -18,8 +18,8 @@ from kubernetes_asyncio import client
 
 from syncd.core.model import KubeView
 from syncd.core.naming import NameMapper
-from syncd.core.podgpu import PodHold, parse_label_selector
 from syncd.core.policy import Policy
+from syncd.kube.podgpu import PodHold, parse_label_selector
 from syncd.kube.records import parse_node, parse_pod, pod_key
 from syncd.kube.state import ClusterState
 from syncd.kube.watching import Reflector, WatchStats

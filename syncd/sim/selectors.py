@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.core.podgpu import LabelSelector, SelectorError, parse_label_selector
+from syncd.kube.podgpu import LabelSelector, SelectorError, parse_label_selector
 from syncd.sim import errors
 from syncd.sim.kinds import Kind
 

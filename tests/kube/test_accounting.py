@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from syncd.core.podgpu import parse_label_selector, pod_hold, pod_request
-from syncd.core.quantity import QuantityError, parse_count, parse_quantity
+from syncd.kube.podgpu import parse_label_selector, pod_hold, pod_request
+from syncd.kube.quantity import QuantityError, parse_count, parse_quantity
 
 GPU = "nvidia.com/gpu"
 MIG = "nvidia.com/mig-1g.10gb"

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.core.quantity import QuantityError, parse_count
+from syncd.kube.quantity import QuantityError, parse_count
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
