@@ -56,7 +56,7 @@ def read_scope(
     Nodes in the planner's settled cache keep their (equal) Slurm objects and are skipped by
     the planner, so their Slurm state is never used to decide; every node the planner does
     evaluate (``touched``: changed in Kubernetes or just written; or not settled: a timer is
-    running) is read fresh. Resyncs, timers and slurmctld restarts read everything, as does a
+    running) is read fresh. Resyncs, probes, timers and restarts read everything, as does a
     pass whose last full read is older than ``FULL_READ_MAX_AGE``.
     """
     if (trigger not in INCREMENTAL_TRIGGERS or full_needed or not last.ok

@@ -143,7 +143,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(tasks["reconciler"], timeout=30)  # finishes its batch
     await engine.close()
-    for name in ("watcher", "leader", "slurm-probe", "state-saver"):
+    for name in ("watcher", "leader", "state-saver"):
         tasks[name].cancel()
     flushed = await outbox.aclose(flush_timeout=flush_timeout)
     await elector.release()

@@ -12,7 +12,7 @@ from syncd.core.ports import EventPublisher, KubeSource, SlurmPort
 from syncd.engine.clock import LoopClock
 from syncd.engine.executor import Executor
 from syncd.engine.history import History
-from syncd.engine.looping import probe_forever, reconcile_forever
+from syncd.engine.looping import reconcile_forever
 from syncd.engine.metrics import Metrics
 from syncd.engine.operator import OperatorDesk
 from syncd.engine.publishing import Publisher
@@ -35,7 +35,6 @@ class Engine:
     reconciler: Reconciler
     desk: OperatorDesk
     model: ReadModel
-    probe_every: float
 
     def notify(self, names: Iterable[str] = ()) -> None:
         self.triggers.notify(names)
@@ -44,7 +43,6 @@ class Engine:
         """The engine's long-running coroutines, by task name."""
         return {
             "reconciler": reconcile_forever(self.reconciler),
-            "slurm-probe": probe_forever(self.reconciler, self.probe_every),
             "state-saver": self.saver.run(),
         }
 
@@ -64,7 +62,8 @@ def build(*, kube: KubeSource, slurm: SlurmPort, outbox: EventPublisher, policy:
     clock = LoopClock()
     shared = Shared(memory=store.load())
     triggers = Triggers(clock, debounce=daemon.debounce, debounce_max=daemon.debounce_max,
-                        resync_every=daemon.resync_every)
+                        resync_every=daemon.resync_every,
+                        probe_every=daemon.slurm_probe_every)
     reader = SlurmReader(slurm, metrics, clock)
     executor = Executor(slurm, metrics, dry_run=daemon.dry_run)
     history = History()
@@ -79,5 +78,4 @@ def build(*, kube: KubeSource, slurm: SlurmPort, outbox: EventPublisher, policy:
     model = ReadModel(kube=kube, reader=reader, shared=shared, policy=policy, history=history,
                       clock=clock, is_leader=is_leader, dry_run=daemon.dry_run)
     return Engine(clock=clock, shared=shared, triggers=triggers, reader=reader, saver=saver,
-                  reconciler=reconciler, desk=desk, model=model,
-                  probe_every=daemon.slurm_probe_every)
+                  reconciler=reconciler, desk=desk, model=model)

@@ -1,6 +1,5 @@
-"""The engine's endless loops, kept tiny so they can run on fake time in tests: the reconcile
-loop (wait for a trigger, run a pass) and the Slurm probe (notice a slurmctld restart or outage
-between passes with one cheap call)."""
+"""The engine's endless loop, kept tiny so it runs on fake time in tests: wait for a trigger
+(syncd.engine.triggers), run a pass."""
 
 from __future__ import annotations
 
@@ -29,18 +28,3 @@ async def reconcile_forever(r: Reconciler) -> None:
             log.exception("reconcile failed")
             r.metrics.reconciles.labels("failed").inc()
             await asyncio.sleep(AFTER_BUG)
-
-
-async def probe_forever(r: Reconciler, every: float) -> None:
-    """slurmctld resets node features to slurm.conf when it restarts, and an outage must show
-    in ``/readyz`` before the next pass: both are noticed within ``every`` seconds."""
-    while not r.triggers.stopping:
-        await asyncio.sleep(every)
-        was_ok = r.reader.health.ok
-        boot = await r.reader.boot_time()
-        if boot is None:
-            continue
-        if not was_ok or (boot and boot != r.shared.memory.slurm_boot_time):
-            log.info("slurmctld restarted or reachable again; reconciling",
-                     extra={"boot_time": boot})
-            r.triggers.request_full()

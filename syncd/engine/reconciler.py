@@ -59,6 +59,8 @@ class Reconciler:
             started = self.clock.monotonic()
             k8s = self.kube.view()
             if not may_plan(k8s, ever_synced=self.shared.ever_synced):
+                if trigger in ("probe", "resync"):
+                    await self.reader.read_full()  # /readyz stays honest about Slurm meanwhile
                 return None
             self.shared.ever_synced = True
             touched, full_needed = self.triggers.take_touched()

@@ -1,5 +1,10 @@
 """What wakes the reconcile loop: a Kubernetes change (debounced), a write to read back, a
-timer coming due, the periodic resync, or a request for a full read (slurmctld restarted).
+timer coming due, the Slurm probe, the periodic resync, or a request for a full read.
+
+Slurm is not watched, so the probe (every ``daemon.slurm_probe_every``) is a pass with a full
+read: a slurmctld restart (which resets features to slurm.conf), an outage, and any change made
+in Slurm behind syncd's back (a feature removed, a reason edited) are seen and repaired within
+that interval. With the settled-node cache such a pass costs one read and almost no planning.
 
 The loop asks :meth:`Triggers.next` for the next reason to run a pass; the watcher, the probe
 and the reconciler tell it what happened. It also collects the node names touched since the
@@ -17,11 +22,13 @@ from syncd.engine.debounce import settle
 
 class Triggers:
     def __init__(self, clock: LoopClock, *, debounce: float, debounce_max: float,
-                 resync_every: float) -> None:
+                 resync_every: float, probe_every: float = float("inf")) -> None:
         self.clock = clock
         self.debounce = debounce
         self.debounce_max = debounce_max
         self.resync_every = resync_every
+        self.probe_every = probe_every
+        self._next_probe: float | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._changed: set[str] = set()
@@ -75,7 +82,9 @@ class Triggers:
         now = self.clock.monotonic()
         if self._next_resync is None:
             self._next_resync = now
-        timeout = self._next_resync - now
+            self._next_probe = now + self.probe_every
+        assert self._next_probe is not None
+        timeout = min(self._next_resync, self._next_probe) - now
         if timer_due_in is not None:
             timeout = min(timeout, timer_due_in + 0.01)
         if self._verify_at is not None:
@@ -87,6 +96,8 @@ class Triggers:
             now = self.clock.monotonic()
             if now >= self._next_resync:
                 trigger = "resync"
+            elif now >= self._next_probe:
+                trigger = "probe"
             elif self._verify_at is not None and now >= self._verify_at:
                 trigger = "verify"
             else:
@@ -98,6 +109,9 @@ class Triggers:
             await settle(lambda: len(self._changed), self.debounce, self.debounce_max,
                          clock=self.clock.monotonic)
         self._wake.clear()
+        now = self.clock.monotonic()
         if trigger == "resync":
-            self._next_resync = self.clock.monotonic() + self.resync_every
+            self._next_resync = now + self.resync_every
+        if trigger in ("resync", "probe"):
+            self._next_probe = now + self.probe_every
         return trigger

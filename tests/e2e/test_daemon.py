@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -151,14 +153,15 @@ class World:
     mqtt_prefix: str
     tmp: Path
 
-    def start(self, identity: str, lease: str) -> Syncd:
+    def start(self, identity: str, lease: str,
+              overrides: dict[str, Any] | None = None) -> Syncd:
         port = new_port()
         cfg = syncd_config(
             self.tmp / f"syncd-{identity}.yaml", kubeconfig=self.kubeconfig,
             slurm_conf=self.box.conf, state_dir=self.tmp / f"state-{identity}",
             redis_url=f"redis://{self.redis.host}:{self.redis.port}/0", stream=self.stream,
             mqtt_host=self.mqtt.host, mqtt_port=self.mqtt.port, mqtt_prefix=self.mqtt_prefix,
-            identity=identity, lease=lease, port=port)
+            identity=identity, lease=lease, port=port, overrides=overrides)
         return Syncd.start(cfg, port, self.tmp / f"{identity}.log", child_env(self.box.conf))
 
     def events(self) -> list[dict[str, Any]]:
@@ -312,3 +315,66 @@ async def test_leader_election_single_writer_and_takeover(world: World) -> None:
         a.kill()
         if b is not None:
             b.kill()
+
+
+# Runs as another user with the system Python (the test venv lives under /root): one POST
+# to the operator socket, printing the status and the body.
+_AS_OTHER = """
+import http.client, json, socket, sys
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(sys.argv[1])
+c = C("localhost", timeout=10)
+c.request("POST", sys.argv[2], body=sys.argv[3], headers={"Content-Type": "application/json"})
+r = c.getresponse(); print(r.status, r.read().decode())
+"""
+
+
+async def test_operator_api_lets_in_root_only_and_refuses_web_pages(
+    world: World, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for p in (run_dir, *run_dir.parents):  # nobody must be able to reach the socket
+        if str(p).startswith("/tmp/"):
+            p.chmod(p.stat().st_mode | 0o011)
+    sock = run_dir / "operator.sock"
+    d = world.start("auth", "e2e-auth", {"daemon.operator_socket": str(sock),
+                                          "daemon.operator_socket_group": "nogroup",
+                                          "daemon.leader_election.enabled": False})
+    try:
+        await asyncio.to_thread(d.wait_ready, 40.0)
+        box = world.box
+        for path, body in (("/api/v1/drain", {"node": "gpu006", "reason": "x"}),
+                           ("/api/v1/resume", {"node": "gpu005", "force": True}),
+                           ("/api/v1/breaker/reset", {})):
+            if path.endswith("resume"):
+                box.run("scontrol", "update", "NodeName=gpu005", "State=DRAIN",
+                        "Reason=bad HBM, do not resume")
+            out = await asyncio.to_thread(
+                subprocess.run, ["/usr/bin/python3", "-c", _AS_OTHER, str(sock), path,
+                                 json.dumps(body)],
+                user="nobody", group="nogroup", capture_output=True, text=True, timeout=30)
+            assert out.stdout.startswith("403 ") and "uid 65534 may not" in out.stdout, out
+        assert "DRAIN" not in node_fields(box, "gpu006").get("State", "")
+        assert "bad HBM" in node_fields(box, "gpu005")["_line"]
+        # A browser's cross-site form post: text/plain, with an Origin.
+        req = urllib.request.Request(
+            d.url + "/api/v1/drain", data=b'{"node":"gpu006","reason":"x"}', method="POST",
+            headers={"Content-Type": "text/plain", "Origin": "https://evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            await asyncio.to_thread(urllib.request.urlopen, req, timeout=5)
+        assert err.value.code == 403
+        # As root over the socket the same requests work, and say who asked.
+        env = dict(d.env, SYNCD_URL=f"unix:{sock}")
+        ok = await asyncio.to_thread(cli, "drain", "gpu006", "--reason", "fan", env=env)
+        assert ok.returncode == 0, ok.stderr
+        forced = await asyncio.to_thread(cli, "resume", "gpu005", "--force", env=env)
+        assert forced.returncode == 0, forced.stderr
+        mine = [e for e in world.events() if e["type"] == "io.syncd.node.action.v1"
+                and e["data"]["actor"] == "operator"]
+        assert {e["subject"] for e in mine} == {"gpu005", "gpu006"}
+        assert all(e["data"]["requested_by"] == "uid=0(root) via socket" for e in mine)
+    finally:
+        d.kill()
+        box.run("scontrol", "update", "NodeName=gpu005,gpu006", "State=RESUME", check=False)
