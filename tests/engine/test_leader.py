@@ -22,7 +22,8 @@ def _elector(store: MemoryLeases, name: str, changes: list[tuple[str, bool]]) ->
 
 
 async def test_one_leader_takeover_after_expiry_and_release() -> None:
-    store, changes = MemoryLeases(), []
+    store = MemoryLeases()
+    changes: list[tuple[str, bool]] = []
     a, b = _elector(store, "a", changes), _elector(store, "b", changes)
     ta = asyncio.create_task(a.run())
     await eventually(a.is_leader, within=1, what="a leads")
@@ -33,7 +34,8 @@ async def test_one_leader_takeover_after_expiry_and_release() -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await eventually(b.is_leader, within=30, what="b takes over")
-    assert 9 <= loop.time() - t0 <= 15 + 3  # expiry of a renew 4.5-5.5 s before t0, polled every ~2.5 s
+    # the last renew was 4.5-5.5 s before t0, and b polls every ~2.5 s
+    assert 9 <= loop.time() - t0 <= 15 + 3
     assert store.lease is not None and store.lease.transitions == 1
     await b.release()
     assert not b.is_leader() and store.lease.holder == ""
@@ -46,7 +48,8 @@ async def test_one_leader_takeover_after_expiry_and_release() -> None:
 
 
 async def test_a_leader_cut_off_stops_leading_before_anyone_can_take_over() -> None:
-    store, changes = MemoryLeases(), []
+    store = MemoryLeases()
+    changes: list[tuple[str, bool]] = []
     a = _elector(store, "a", changes)
     task = asyncio.create_task(a.run())
     await eventually(a.is_leader, within=1, what="a leads")

@@ -90,7 +90,8 @@ async def test_reads_come_from_the_read_model_and_agree_on_drift(tmp_path: Path)
         code, br = await _call(api, "breaker", make_mocked_request("GET", "/api/v1/breaker"))
         assert code == 200 and br["open"] is False
         resp = await api.metrics_view(make_mocked_request("GET", "/metrics"))
-        assert isinstance(resp, web.Response) and b"syncd_reconciles_total" in (resp.body or b"")
+        assert isinstance(resp, web.Response) and isinstance(resp.body, bytes)
+        assert b"syncd_reconciles_total" in resp.body
         assert (await api.livez(make_mocked_request("GET", "/livez"))).status == 200
 
 
