@@ -21,8 +21,7 @@ from syncd.slurm.commands import Update, check, check_hold, chunks
 from syncd.slurm.errors import SlurmError, Timeout, from_text
 from syncd.slurm.holds import Holds, per_node
 from syncd.slurm.parse import ParseStats, parse_boot_time, parse_gpus, parse_state
-from syncd.slurm.runner import Runner
-from syncd.slurm.scontrol import make_runner
+from syncd.slurm.runner import Runner, make_runner
 from syncd.slurm.throttle import TokenBucket
 
 
@@ -68,10 +67,12 @@ class PyslurmPort:
     ) -> None:
         self.settings = settings
         self._ps = pyslurm
-        self.runner = runner or make_runner(settings)
+        # One bucket for the RPCs and the commands (holds, reads): the configured rate is
+        # the rate of every call this backend makes.
+        self._bucket = TokenBucket(rate=settings.calls_per_second, burst=settings.burst)
+        self.runner = runner or make_runner(settings, bucket=self._bucket)
         self.holds = Holds(self.runner, job_name=settings.hold_job_name,
                            partition=settings.hold_partition, priority=settings.hold_priority)
-        self._bucket = TokenBucket(rate=settings.calls_per_second, burst=settings.burst)
         self.stats = ParseStats()
         self.calls: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()

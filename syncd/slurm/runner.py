@@ -20,6 +20,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.errors import SlurmError, Timeout, Unreachable, from_text
 from syncd.slurm.throttle import TokenBucket
 
@@ -118,3 +119,16 @@ class Runner:
             text = err.decode(errors="replace") or out.decode(errors="replace")
             raise from_text(text, command=f"{argv[0]} {argv[1] if len(argv) > 1 else ''}".strip())
         return out.decode(errors="replace")
+
+
+def make_runner(settings: SlurmSettings, *, bucket: TokenBucket | None = None) -> Runner:
+    """The runner a backend uses; pass the backend's own bucket when it makes RPCs too, so
+    ``calls_per_second`` bounds all of syncd's calls to slurmctld together, not each path."""
+    return Runner(
+        bin_dir=settings.bin_dir,
+        conf=settings.conf,
+        timeout=settings.timeout,
+        bucket=bucket or TokenBucket(rate=settings.calls_per_second, burst=settings.burst),
+        retries=settings.retries,
+        retry_wait=settings.retry_wait,
+    )

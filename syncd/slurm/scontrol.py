@@ -19,19 +19,7 @@ from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.commands import check, check_hold, check_nodes, chunks, scontrol_argv
 from syncd.slurm.holds import Holds, per_node
 from syncd.slurm.parse import ParseStats, parse_boot_time, parse_nodes
-from syncd.slurm.runner import Runner
-from syncd.slurm.throttle import TokenBucket
-
-
-def make_runner(settings: SlurmSettings) -> Runner:
-    return Runner(
-        bin_dir=settings.bin_dir,
-        conf=settings.conf,
-        timeout=settings.timeout,
-        bucket=TokenBucket(rate=settings.calls_per_second, burst=settings.burst),
-        retries=settings.retries,
-        retry_wait=settings.retry_wait,
-    )
+from syncd.slurm.runner import Runner, make_runner
 
 
 class ScontrolPort:

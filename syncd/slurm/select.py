@@ -16,8 +16,8 @@ from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.errors import SlurmError
 from syncd.slurm.parse import parse_version
 from syncd.slurm.pyslurm_backend import PyslurmPort
-from syncd.slurm.runner import Runner
-from syncd.slurm.scontrol import ScontrolPort, make_runner
+from syncd.slurm.runner import Runner, make_runner
+from syncd.slurm.scontrol import ScontrolPort
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ import pytest
 from syncd.core.model import Action, ActionKind, BaseState
 from syncd.slurm.errors import InvalidState, Refused, UnknownNode
 from syncd.slurm.pyslurm_backend import PyslurmPort
-from syncd.slurm.runner import Runner
-from syncd.slurm.scontrol import ScontrolPort, make_runner
+from syncd.slurm.runner import Runner, make_runner
+from syncd.slurm.scontrol import ScontrolPort
 from syncd.slurm.select import check_pyslurm
 from tests.fixtures.slurm import SlurmSandbox
 from tests.slurm.kit import kube, policy_for, reconcile, until
