@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from syncd.core.model import KubeNode, SlurmNode
+
 _NO_NODES: Mapping[str, NodeMemory] = MappingProxyType({})
 
 
@@ -80,17 +82,18 @@ class BreakerMemory:
 
 @dataclass(frozen=True, slots=True)
 class Memory:
-    """``settled`` caches, per node, the (Kubernetes, Slurm) snapshot objects of the last plan
-    that left the node with nothing to do and no timer running. The adapters reuse a snapshot
-    object while nothing in it changes, so the same objects again mean the same decision and
-    the planner can skip the node: that is what keeps a no-change plan cheap at 10,000 nodes.
-    It is a cache, never persisted, and tied to the policy object it was computed with.
+    """``settled`` caches, per node, the (Kubernetes, Slurm) snapshots of the last plan that
+    left the node with nothing to do and no timer running. Equal snapshots again mean the same
+    decision, so the planner skips the node: that is what keeps a no-change plan cheap at
+    10,000 nodes. The ports promise equal objects for unchanged nodes and reuse the same object
+    where they can (syncd/core/ports.py), so the check is mostly an identity test. It is a
+    cache, never persisted, and tied to the policy object it was computed with.
     """
 
     nodes: Mapping[str, NodeMemory] = field(default_factory=lambda: _NO_NODES)
     breaker: BreakerMemory = field(default_factory=BreakerMemory)
     slurm_boot_time: str = ""
-    settled: Mapping[str, tuple[object, object]] = field(default_factory=dict)
+    settled: Mapping[str, tuple[KubeNode | None, SlurmNode]] = field(default_factory=dict)
     settled_policy: object = None
 
     def node(self, name: str) -> NodeMemory:

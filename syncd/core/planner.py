@@ -87,7 +87,7 @@ def plan(
         )
     managed_count = 0
     cache = memory.settled if memory.settled_policy is policy else {}
-    settled: dict[str, tuple[object, object]] = {}
+    settled: dict[str, tuple[KubeNode | None, SlurmNode]] = {}
 
     for name, s in slurm.nodes.items():
         if managed.fullmatch(name) is None:
@@ -95,7 +95,9 @@ def plan(
         managed_count += 1
         k = k8s.nodes.get(name)
         hit = cache.get(name)
-        if hit is not None and hit[0] is k and hit[1] is s:
+        # The port contract (syncd/core/ports.py): an unchanged node reads as an equal object,
+        # usually the same one, so identity answers first and equality only when it must.
+        if hit is not None and (hit[0] is k or hit[0] == k) and (hit[1] is s or hit[1] == s):
             settled[name] = hit
             continue
         m = memory.nodes.get(name, EMPTY_NODE)
