@@ -51,11 +51,14 @@ class KubeView:
 
     ``synced`` is false until the watcher has completed a list of nodes and pods, and again
     when its watches stay broken; a view that is not synced may be missing nodes.
+    ``contested`` names Slurm nodes that two or more live Kubernetes nodes map to: which one is
+    meant is unknown, so syncd drives such a node in neither direction.
     """
 
     nodes: Mapping[str, KubeNode]
     synced: bool = True
     problems: tuple[str, ...] = ()
+    contested: frozenset[str] = frozenset()
 
 
 class BaseState(enum.StrEnum):

@@ -93,6 +93,13 @@ def plan(
         if managed.fullmatch(name) is None:
             continue
         managed_count += 1
+        if name in k8s.contested:
+            m = memory.nodes.get(name, EMPTY_NODE)
+            if m.drift_key != "name_collision":
+                events.append(_drift_event(name, None, s, ["name_collision"]))
+                new_nodes[name] = replace(m, drift_key="name_collision", not_ready_since=None,
+                                          clear_since=None)
+            continue
         k = k8s.nodes.get(name)
         hit = cache.get(name)
         # The port contract (syncd/core/ports.py): an unchanged node reads as an equal object,

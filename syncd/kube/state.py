@@ -3,8 +3,11 @@
 Everything is incremental: an event marks one Kubernetes node dirty, and the next flush rebuilds
 only the :class:`KubeNode` objects of dirty nodes; an unchanged node keeps its object, so
 ``view()`` at 10,000 nodes costs a dict copy. Deleted nodes stay as ``gone=True`` tombstones
-(so the planner can drain them with cause "deleted") until re-added or ``tombstone_ttl`` passes.
-Names that collide or do not map are left out and reported in ``KubeView.problems``.
+(so the planner can drain them with cause "deleted") until re-added, until a live node claims
+their Slurm name (a node replaced under a new Kubernetes name), or until ``tombstone_ttl``
+passes. A Slurm name claimed by two live nodes is left out of the view and listed in
+``KubeView.contested`` (driven by neither); names that collide or do not map are reported in
+``KubeView.problems``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class ClusterState:
         self._view: dict[str, KubeNode] = {}
         self._dirty: set[str] = set()  # kube names
         self._snapshot: KubeView | None = None
+        self._contested: set[str] = set()
         self.misses_total = 0
         self.collisions_total = 0
 
@@ -116,9 +120,10 @@ class ClusterState:
         self._slurm_of[kube] = mapped.slurm_name
         claim = self._claims.setdefault(mapped.slurm_name, set())
         claim.add(kube)
-        if len(claim) == 2:
+        live = {k for k in claim if k in self.nodes}
+        if len(live) == 2 and kube in live:
             self.collisions_total += 1
-            log.warning("%s", collision_problem(mapped.slurm_name, claim))
+            log.warning("%s", collision_problem(mapped.slurm_name, live))
         touched.add(mapped.slurm_name)
         return touched
 
@@ -151,10 +156,16 @@ class ClusterState:
         self._dirty.clear()
         changed: set[str] = set()
         for slurm in touched:
-            claim = self._claims.get(slurm, ())
+            claim = self._release_tombstones(slurm)
             node = None
+            was_contested = slurm in self._contested
+            self._contested.discard(slurm)
             if len(claim) == 1:
                 node = self._build(next(iter(claim)), slurm)
+            elif len(claim) > 1:
+                self._contested.add(slurm)
+            if was_contested != (slurm in self._contested):
+                changed.add(slurm)
             old = self._view.get(slurm)
             if node is None:
                 if old is not None:
@@ -167,6 +178,18 @@ class ClusterState:
             self._snapshot = None
         return frozenset(changed)
 
+    def _release_tombstones(self, slurm: str) -> set[str]:
+        """A live node claiming a Slurm name ends the claims of deleted ones: the name was
+        handed on (a node replaced under a new Kubernetes name)."""
+        claim = self._claims.get(slurm, set())
+        live = {k for k in claim if k in self.nodes}
+        if live and len(claim) > len(live):
+            for kube in claim - live:
+                del self.tombstones[kube]
+                self._slurm_of.pop(kube, None)
+            claim.intersection_update(live)
+        return claim
+
     def problems(self) -> tuple[str, ...]:
         out = sorted(self._misses.values())
         out += sorted(collision_problem(s, k) for s, k in self._claims.items() if len(k) > 1)
@@ -177,6 +200,6 @@ class ClusterState:
         snap = self._snapshot
         if snap is None or snap.synced != synced:
             snap = KubeView(nodes=MappingProxyType(dict(self._view)), synced=synced,
-                            problems=self.problems())
+                            problems=self.problems(), contested=frozenset(self._contested))
             self._snapshot = snap
         return snap

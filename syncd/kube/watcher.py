@@ -39,8 +39,6 @@ class Watcher:
         on_change: Callable[[frozenset[str]], None] | None = None,
         *,
         tombstone_ttl: float = 3600.0,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -59,8 +57,9 @@ class Watcher:
         core = client.CoreV1Api(api)
         common: dict[str, Any] = {
             "stats": self.stats, "page_size": settings.list_page_size,
-            "watch_timeout": float(settings.watch_timeout), "backoff_initial": backoff_initial,
-            "backoff_max": backoff_max, "clock": clock,
+            "watch_timeout": float(settings.watch_timeout),
+            "backoff_initial": settings.reconnect_initial,
+            "backoff_max": settings.reconnect_max, "clock": clock, "on_recover": self._wake,
         }
         self._listing_nodes: list[Any] = []
         self._listing_pods: dict[str, PodHold] = {}
@@ -80,6 +79,12 @@ class Watcher:
             self._skips.append(w)
             log.warning("skipped a bogus value: %s", w)
 
+    def _malformed(self, what: str, obj: Any, exc: Exception) -> None:
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        self._warn([f"{what} {str(name)[:100]!r}: malformed object skipped "
+                    f"({type(exc).__name__}: {str(exc)[:200]})"])
+
     def _parse_node(self, obj: dict[str, Any]) -> Any:
         rec, warnings = parse_node(obj, self.resources, self._keep_label, self._keep_annotation)
         self._warn(warnings)
@@ -90,13 +95,23 @@ class Watcher:
         self._warn(warnings)
         return hold
 
+    # One object the parsers cannot read is skipped and counted, never allowed to stop the
+    # list or the watch: the stream would otherwise break on it again at every retry.
     def _list_node(self, obj: dict[str, Any]) -> None:
-        self._listing_nodes.append(self._parse_node(obj))
+        try:
+            self._listing_nodes.append(self._parse_node(obj))
+        except Exception as exc:
+            self._malformed("node", obj, exc)
 
     def _list_pod(self, obj: dict[str, Any]) -> None:
-        hold = self._parse_pod(obj)
+        try:
+            hold = self._parse_pod(obj)
+            key = pod_key(obj)
+        except Exception as exc:
+            self._malformed("pod", obj, exc)
+            return
         if hold is not None:
-            self._listing_pods[pod_key(obj)] = hold
+            self._listing_pods[key] = hold
 
     def _end_nodes(self) -> None:
         self.state.replace_nodes(self._listing_nodes)
@@ -109,16 +124,35 @@ class Watcher:
         self._changed()
 
     def _node_event(self, kind: str, obj: dict[str, Any]) -> None:
-        if kind == "DELETED":
-            self.state.delete_node(str((obj.get("metadata") or {}).get("name", "")))
-        else:
-            self.state.put_node(self._parse_node(obj))
+        try:
+            if kind == "DELETED":
+                self.state.delete_node(str((obj.get("metadata") or {}).get("name", "")))
+            else:
+                self.state.put_node(self._parse_node(obj))
+        except Exception as exc:
+            self._malformed("node", obj, exc)
+            return
         self._changed()
 
     def _pod_event(self, kind: str, obj: dict[str, Any]) -> None:
-        hold = None if kind == "DELETED" else self._parse_pod(obj)
-        self.state.put_pod(pod_key(obj), hold)
+        try:
+            key = pod_key(obj)
+            hold = None if kind == "DELETED" else self._parse_pod(obj)
+        except Exception as exc:
+            self._malformed("pod", obj, exc)
+            return
+        self.state.put_pod(key, hold)
         self._changed()
+
+    def _wake(self) -> None:
+        """A watch works again: the view may be fresh again, so plan now (drains the stale
+        view withheld are admitted at once, not at the next unrelated change)."""
+        self._changed()
+        if self.on_change is not None and self.synced:
+            try:
+                self.on_change(frozenset())
+            except Exception:
+                log.exception("on_change callback failed")
 
     def _changed(self) -> None:
         if self.on_change is None:

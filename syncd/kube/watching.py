@@ -7,7 +7,9 @@ resourceVersion advances with every event, bookmarks included (a bookmark's obje
 dict with only ``metadata.resourceVersion``); a clean end of the stream (``timeoutSeconds``)
 re-watches from there; an ``ERROR`` 410 (or a 410 list page) means the history is gone, so it
 relists; a "Too large resource version" (the server restarted with a fresh store) relists too.
-Any other failure is retried with jittered exponential back-off (tenacity).
+Any other failure is retried with jittered exponential back-off that starts again from the
+beginning once a list or watch succeeds, so a long-lived watch that breaks is retried at once.
+An outage is logged once when it starts and once when it ends, not at every retry.
 
 Responses are read with ``_preload_content=False`` and parsed with ``json`` into slim records:
 kubernetes-asyncio's model objects cost ~10x more (shared/notes/kubernetes-facts.md). kubernetes
@@ -19,13 +21,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
-from tenacity.wait import wait_random_exponential
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,10 @@ class StatusError(Exception):
         self.status = status
 
 
-#: Everything but cancellation is retried: HTTP errors, dropped connections, bad JSON, and
-#: surprises in the data, so the daemon keeps a (stale, flagged) view instead of dying.
-TRANSIENT = (Exception,)
+def _short(exc: BaseException) -> str:
+    """One line for a log: aiohttp's connection errors repr over several lines."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 class Reflector:
@@ -70,6 +72,7 @@ class Reflector:
         begin_list: Callable[[], None], list_item: Callable[[dict[str, Any]], None],
         end_list: Callable[[], None], apply: Callable[[str, dict[str, Any]], None],
         clock: Callable[[], float], selector: str = "",
+        on_recover: Callable[[], None] | None = None,
     ) -> None:
         self.kind = kind
         self.list_fn = list_fn
@@ -82,9 +85,11 @@ class Reflector:
         self.apply = apply
         self.clock = clock
         self.selector = selector
+        self.on_recover = on_recover
         self.rv: str | None = None
         self.listed = False
         self.broken_since: float | None = None
+        self.failures = 0  # consecutive, since the last success
 
     def _kwargs(self) -> dict[str, Any]:
         return {"label_selector": self.selector} if self.selector else {}
@@ -121,7 +126,15 @@ class Reflector:
         self.rv = str(meta["resourceVersion"])
         self.stats.lists += 1
         self.listed = True
-        self.broken_since = None
+        self._succeeded()
+
+    def _succeeded(self) -> None:
+        self.failures = 0
+        if self.broken_since is not None:
+            self.broken_since = None
+            log.info("%s watch working again", self.kind)
+            if self.on_recover is not None:
+                self.on_recover()
 
     async def watch_once(self) -> None:
         """One watch connection; returns on a clean end, raises Gone or a transient error."""
@@ -136,7 +149,7 @@ class Reflector:
         try:
             if resp.status != 200:
                 await self._read(resp)
-            self.broken_since = None
+            self._succeeded()
             while True:
                 line = await resp.content.readline()
                 if not line:
@@ -174,24 +187,31 @@ class Reflector:
             self.stats.relists += 1
             self.rv = None
 
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
+    def backoff(self) -> float:
+        """The wait before the next attempt: full jitter over an exponential bound."""
+        bound = min(self.backoff_max, self.backoff_initial * 2 ** max(0, self.failures - 1))
+        return random.uniform(bound / 2, bound)
+
+    def _failed(self, exc: Exception) -> None:
         self.stats.errors += 1
         self.stats.watch_restarts += 1
+        self.failures += 1
         if self.broken_since is None:
             self.broken_since = self.clock()
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s watch broken (%r); retrying in %.2fs", self.kind, exc, wait)
+            log.warning("%s watch broken: %s; retrying (back-off up to %gs)", self.kind,
+                        _short(exc), self.backoff_max)
+        else:
+            log.debug("%s watch still broken: %s", self.kind, _short(exc))
 
     async def run(self) -> None:
         """Until cancelled; API errors are logged, counted and retried, never raised."""
         while True:
-            retrying = AsyncRetrying(
-                wait=wait_random_exponential(multiplier=self.backoff_initial,
-                                             max=self.backoff_max),
-                retry=retry_if_exception_type(TRANSIENT), before_sleep=self._before_sleep,
-                reraise=True)
-            async for attempt in retrying:
-                with attempt:
-                    await self._cycle()
-            await asyncio.sleep(0)
+            try:
+                await self._cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the daemon keeps a (stale, flagged) view, never dies
+                self._failed(exc)
+                await asyncio.sleep(self.backoff())
+            else:
+                await asyncio.sleep(0)

@@ -48,9 +48,15 @@ class KubeSettings:
     stale_after: Seconds = 30.0
     watch_timeout: Seconds = 300.0
     list_page_size: int = 5000
+    #: Back-off after a failed list or watch: from reconnect_initial, doubling (with jitter)
+    #: up to reconnect_max; it starts again from reconnect_initial after a success.
+    reconnect_initial: Seconds = 0.2
+    reconnect_max: Seconds = 5.0
 
     def problems(self) -> list[str]:
         out = list(self.name_mapping.problems())
         if self.list_page_size < 1:
             out.append("list_page_size: must be 1 or more")
+        if not 0 < self.reconnect_initial <= self.reconnect_max:
+            out.append("reconnect_initial: must be above 0 and at most reconnect_max")
         return out

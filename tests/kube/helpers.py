@@ -24,10 +24,10 @@ async def running(api: client.ApiClient, *, policy: Policy = POLICY,
                   changes: list[frozenset[str]] | None = None,
                   **settings: Any) -> AsyncIterator[Watcher]:
     """A started Watcher (short back-off); cancelled and awaited on exit."""
-    base = KubeSettings(stale_after=2.0, watch_timeout=30.0)
+    base = KubeSettings(stale_after=2.0, watch_timeout=30.0, reconnect_initial=0.05,
+                        reconnect_max=0.3)
     watcher = Watcher(api, replace(base, **settings), policy,
-                      on_change=changes.append if changes is not None else None,
-                      backoff_initial=0.05, backoff_max=0.3)
+                      on_change=changes.append if changes is not None else None)
     task = asyncio.create_task(watcher.run())
     try:
         yield watcher

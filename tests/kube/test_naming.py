@@ -64,3 +64,36 @@ async def test_watcher_reports_collisions_and_misses(
         await sim_client.set_labels("k-2", {"slurm/name": "gpu2"})
         await eventually(lambda: sorted(w.view().nodes) == ["gpu1", "gpu2", "gpu5"],
                          what="collision resolved")
+
+
+async def test_a_contested_name_is_driven_by_neither_and_freed_when_one_goes(
+    kube_api: client.ApiClient, sim_client: SimClient
+) -> None:
+    await sim_client.add_node("k-a", labels={"slurm/name": "gpu1"})
+    await sim_client.add_node("k-b", labels={"slurm/name": "gpu1"})
+    rule = NameMapping(mode="label", key="slurm/name")
+    async with running(kube_api, name_mapping=rule) as w:
+        await eventually(lambda: w.synced, what="synced")
+        view = w.view()
+        assert "gpu1" not in view.nodes and view.contested == frozenset({"gpu1"})
+        await sim_client.delete_node("k-b")  # the duplicate goes: its tombstone lets go
+        await eventually(lambda: "gpu1" in w.view().nodes, what="gpu1 mapped again")
+        view = w.view()
+        assert view.nodes["gpu1"].name == "k-a" and not view.nodes["gpu1"].gone
+        assert view.contested == frozenset() and view.problems == ()
+
+
+async def test_a_node_replaced_under_a_new_name_is_live_not_a_tombstone(
+    kube_api: client.ApiClient, sim_client: SimClient
+) -> None:
+    await sim_client.add_node("k-old", labels={"slurm/name": "gpu9"})
+    rule = NameMapping(mode="label", key="slurm/name")
+    async with running(kube_api, name_mapping=rule) as w:
+        await eventually(lambda: "gpu9" in w.view().nodes, what="mapped")
+        await sim_client.delete_node("k-old")
+        await eventually(lambda: w.view().nodes["gpu9"].gone, what="tombstone")
+        await sim_client.add_node("k-new", labels={"slurm/name": "gpu9"})
+        await eventually(lambda: w.view().nodes.get("gpu9") is not None
+                         and w.view().nodes["gpu9"].name == "k-new", what="replacement")
+        assert not w.view().nodes["gpu9"].gone and w.view().contested == frozenset()
+        assert "k-old" not in w.state.tombstones

@@ -41,3 +41,17 @@ def test_equal_new_objects_are_settled_and_a_change_is_not() -> None:
     nodes["gpu007"] = replace(nodes["gpu007"], active_features=("gpu",))
     third = plan(k8s, SlurmView(nodes, boot_time="b"), POLICY, second.memory, 2.0)
     assert [c.node for c in third.changes] == ["gpu007"]
+
+
+def test_a_contested_name_gets_no_drain_and_one_drift_event() -> None:
+    k8s, slurm = _views(["gpu001", "gpu002"])
+    nodes = {n: k for n, k in k8s.nodes.items() if n != "gpu002"}
+    contested = KubeView(nodes, contested=frozenset({"gpu002"}))
+    policy = replace(POLICY, causes=replace(POLICY.causes, no_kubernetes_node=True))
+    first = plan(contested, slurm, policy, Memory(), 0.0)
+    assert first.changes == () and first.withheld == ()
+    assert [(e.subject, e.data["why"]) for e in first.events] == [("gpu002", "name_collision")]
+    second = plan(contested, slurm, policy, first.memory, 1.0)
+    assert second.changes == () and second.events == ()
+    assert [c.node for c in plan(KubeView(nodes), slurm, policy, second.memory, 2.0).changes] \
+        == ["gpu002"]  # without the contest, a missing node is a missing node again
