@@ -27,9 +27,29 @@ def _pattern(templates: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{template_pattern(t).pattern})" for t in templates))
 
 
-def owned_feature_pattern(policy: Policy) -> re.Pattern[str]:
+def templates(policy: Policy, earlier: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The feature templates syncd owns: the policy's and the earlier ones it wrote with."""
+    return tuple(sorted({r.feature_template for r in policy.gpu_resources} | set(earlier)))
+
+
+def owned_feature_pattern(policy: Policy, earlier: tuple[str, ...] = ()) -> re.Pattern[str]:
     """Features in syncd's namespace; every other feature on a node is preserved."""
-    return _pattern(tuple(sorted({r.feature_template for r in policy.gpu_resources})))
+    return _pattern(templates(policy, earlier))
+
+
+def refused_gpu_count(k: KubeNode, s: SlurmNode, policy: Policy) -> str:
+    """Why the node's Kubernetes GPU counts are not believable, or the empty string."""
+    cap = policy.capacity.max_gpus_per_node
+    for res in policy.gpu_resources:
+        for what, counts in (("allocatable", k.gpu_allocatable), ("capacity", k.gpu_capacity)):
+            n = counts.get(res.name, 0)
+            if n > cap:
+                return f"{res.name} {what} {n} is above capacity.max_gpus_per_node ({cap})"
+            whole = "mig-" not in res.name
+            if whole and s.gres_gpus > 0 and n > s.gres_gpus:
+                return (f"{res.name} {what} {n} is above the node's Slurm GRES "
+                        f"(gpu:{s.gres_gpus})")
+    return ""
 
 
 @lru_cache(maxsize=8)

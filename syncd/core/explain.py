@@ -77,7 +77,7 @@ def report(
     if m.flap_until > now:
         timers.append(f"flapping (level {m.flap_level}); held at least "
                       f"{m.flap_until - now:.0f}s more")
-    owned = owned_feature_pattern(policy)
+    owned = owned_feature_pattern(policy, memory.feature_templates)
     alloc = held = usable = 0
     if k is not None:
         for r in policy.gpu_resources:

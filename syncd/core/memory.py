@@ -37,6 +37,8 @@ class NodeMemory:
     flap_level: int = 0
     flap_until: float = 0.0
     drift_key: str = ""
+    write_failures: int = 0
+    retry_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,8 @@ class NodeMemory:
             "flap_level": self.flap_level,
             "flap_until": self.flap_until,
             "drift_key": self.drift_key,
+            "write_failures": self.write_failures,
+            "retry_at": self.retry_at,
         }
 
     @classmethod
@@ -63,6 +67,8 @@ class NodeMemory:
             flap_level=int(raw.get("flap_level", 0)),
             flap_until=float(raw.get("flap_until", 0.0)),
             drift_key=str(raw.get("drift_key", "")),
+            write_failures=int(raw.get("write_failures", 0)),
+            retry_at=float(raw.get("retry_at", 0.0)),
         )
 
 
@@ -93,6 +99,9 @@ class Memory:
     nodes: Mapping[str, NodeMemory] = field(default_factory=lambda: _NO_NODES)
     breaker: BreakerMemory = field(default_factory=BreakerMemory)
     slurm_boot_time: str = ""
+    #: Every feature template syncd has written with, so features an earlier template made
+    #: are still recognised as syncd's (and replaced) after the template changes.
+    feature_templates: tuple[str, ...] = ()
     settled: Mapping[str, tuple[KubeNode | None, SlurmNode]] = field(default_factory=dict)
     settled_policy: object = None
 
@@ -112,6 +121,7 @@ class Memory:
                 "withholding_stale": b.withholding_stale,
             },
             "slurm_boot_time": self.slurm_boot_time,
+            "feature_templates": list(self.feature_templates),
         }
 
     @classmethod
@@ -127,6 +137,7 @@ class Memory:
                 withholding_stale=bool(b.get("withholding_stale", False)),
             ),
             slurm_boot_time=str(raw.get("slurm_boot_time", "")),
+            feature_templates=tuple(str(t) for t in raw.get("feature_templates", ())),
         )
 
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from syncd.core.batching import batch
-from syncd.core.capacity import desired_features, desired_hold, owned_feature_pattern
+from syncd.core.capacity import (
+    desired_features,
+    desired_hold,
+    owned_feature_pattern,
+    refused_gpu_count,
+    templates,
+)
 from syncd.core.causes import assess
 from syncd.core.memory import EMPTY_NODE, BreakerMemory, Memory, NodeMemory
 from syncd.core.model import (
@@ -70,7 +76,7 @@ def plan(
         return Plan((), (), (), (), memory)
 
     managed = _managed(policy.managed_nodes)
-    owned = owned_feature_pattern(policy)
+    owned = owned_feature_pattern(policy, memory.feature_templates)
     changes: list[NodeChange] = []
     candidates: list[_Candidate] = []
     events: list[DriftEvent] = []
@@ -120,7 +126,7 @@ def plan(
         if m2 is not m:
             new_nodes[name] = m2
         if (not node_changes and cand is None and m2.not_ready_since is None
-                and m2.clear_since is None):
+                and m2.clear_since is None and m2.retry_at <= now):
             settled[name] = (k, s)
 
     for name, k in k8s.nodes.items():
@@ -154,6 +160,7 @@ def plan(
         actions=tuple(batch(ordered, policy.batch_size)),
         events=tuple(events),
         memory=Memory(nodes=new_nodes, breaker=breaker, slurm_boot_time=slurm.boot_time,
+                      feature_templates=templates(policy, memory.feature_templates),
                       settled=settled, settled_policy=policy),
     )
 
@@ -172,9 +179,17 @@ def _node(
     owned: re.Pattern[str],
     now: float,
 ) -> tuple[NodeMemory, list[NodeChange], _Candidate | None, list[str]]:
-    a = assess(k, m, policy, now)
     changes: list[NodeChange] = []
     drift: list[str] = []
+    if k is not None and not k.gone and refused_gpu_count(k, s, policy):
+        # Unbelievable GPU counts are refused as input: no capacity from them, and no "GPU
+        # loss" cause either (1e9 capacity against 8 allocatable is not a lost GPU).
+        drift.append("gpu_count_refused")
+        k = replace(k, gpu_capacity={}, gpu_allocatable={}, gpu_held={})
+        refused = True
+    else:
+        refused = False
+    a = assess(k, m, policy, now)
     cand: _Candidate | None = None
     ours = owns(policy, s, m)
 
@@ -193,7 +208,7 @@ def _node(
         m2 = replace(m, not_ready_since=a.not_ready_since, drains=drains,
                      drained_seen=seen_drained)
 
-    if k is not None and not k.gone:
+    if k is not None and not k.gone and not refused:
         if policy.capacity.features:
             feats = desired_features(k, s, policy, owned)
             if feats is not None:
@@ -238,6 +253,11 @@ def _node(
             m2 = replace(m2, clear_since=None, ledger_reason="")
     elif m2.clear_since is not None:
         m2 = replace(m2, clear_since=None)
+    if m2.retry_at > now and (changes or cand is not None):
+        # The last write to this node failed: wait out its back-off (a refused transition
+        # retried every pass would hammer slurmctld and flood the event stream).
+        drift.append("write_backoff")
+        return m2, [], None, drift
     return m2, changes, cand, drift
 
 

@@ -79,6 +79,19 @@ class Capacity:
 
     features: bool = True
     hold_jobs: bool = True
+    #: A Kubernetes GPU count above this (per resource, per node) is refused as input: no
+    #: node has it, and a bogus value (``1e9``) must never become a Slurm feature. Whole-GPU
+    #: resources are also refused above the node's configured Slurm GRES.
+    max_gpus_per_node: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBackoff:
+    """After a failed Slurm write, the node's next write waits ``base``, doubling per further
+    failure up to ``max``; a success starts again from nothing."""
+
+    base: Seconds = 5.0
+    max: Seconds = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,7 @@ class Policy:
     flap: Flap = field(default_factory=Flap)
     breaker: Breaker = field(default_factory=Breaker)
     capacity: Capacity = field(default_factory=Capacity)
+    write_backoff: WriteBackoff = field(default_factory=WriteBackoff)
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
@@ -112,6 +126,9 @@ def template_problems(template: str) -> list[str]:
 
     if template.count("{n}") != 1:
         return ["must contain {n} exactly once"]
+    if not any(not c.isdigit() for c in template.replace("{n}", "")):
+        # "{n}" alone would own every all-digit feature an operator set (a year, a rack).
+        return ["must contain a literal part with a non-digit character, such as gpu_avail_{n}"]
     sample = template.replace("{n}", "8")
     if not is_feature(sample):
         return [f"produces {sample!r}, which is not a valid Slurm feature"]

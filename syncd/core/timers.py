@@ -4,6 +4,9 @@ The planner, ``syncd why``/``status`` and the reconcile loop all read them from 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
+
 from syncd.core.memory import Memory, NodeMemory
 from syncd.core.policy import Policy
 
@@ -21,7 +24,7 @@ def resume_at(clear_since: float, m: NodeMemory, policy: Policy) -> float:
 
 def next_deadline(memory: Memory, policy: Policy, now: float) -> float | None:
     """The earliest *future* time a running timer (drain_after, resume_after, flap back-off,
-    breaker auto reset) could change the plan, or None.
+    write back-off, breaker auto reset) could change the plan, or None.
 
     A deadline already passed has been acted on by the plan that ran after it (or is held
     back by something else, such as the breaker or a node Slurm reports as not responding);
@@ -33,6 +36,8 @@ def next_deadline(memory: Memory, policy: Policy, now: float) -> float | None:
             best = _future(best, drain_at(m.not_ready_since, policy), now)
         if m.clear_since is not None:
             best = _future(best, resume_at(m.clear_since, m, policy), now)
+        if m.retry_at:
+            best = _future(best, m.retry_at, now)
     b = memory.breaker
     if b.open and policy.breaker.auto_reset_after > 0:
         best = _future(best, b.opened_at + policy.breaker.auto_reset_after, now)
@@ -43,3 +48,21 @@ def _future(best: float | None, t: float, now: float) -> float | None:
     if t <= now:
         return best
     return t if best is None or t < best else best
+
+
+def record_writes(memory: Memory, policy: Policy, *, failed: Iterable[str],
+                  succeeded: Iterable[str], now: float) -> Memory:
+    """The memory after a pass's writes: a failed node backs off (``policy.write_backoff``),
+    doubling per consecutive failure; a node written successfully starts again from nothing."""
+    nodes = dict(memory.nodes)
+    cfg = policy.write_backoff
+    for n in set(failed):
+        m = nodes.get(n, NodeMemory())
+        count = m.write_failures + 1
+        wait = min(cfg.base * 2 ** (count - 1), cfg.max)
+        nodes[n] = replace(m, write_failures=count, retry_at=now + wait)
+    for n in set(succeeded) - set(failed):
+        cur = nodes.get(n)
+        if cur is not None and (cur.write_failures or cur.retry_at):
+            nodes[n] = replace(cur, write_failures=0, retry_at=0.0)
+    return replace(memory, nodes=nodes)

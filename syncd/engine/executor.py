@@ -27,6 +27,7 @@ class Outcome:
     events: list[DriftEvent] = field(default_factory=list)
     written: set[str] = field(default_factory=set)
     failed: list[str] = field(default_factory=list)
+    failed_nodes: set[str] = field(default_factory=set)
 
 
 class Executor:
@@ -45,6 +46,7 @@ class Executor:
             self.metrics.actions.labels(action.kind.value, outcome).inc(len(action.nodes))
             if outcome == "failed":
                 out.failed.append(error)
+                out.failed_nodes.update(action.nodes)
             else:
                 log.info(f"{action.kind.value} {action.hostlist}", extra={
                     "node": action.hostlist, "action": action.kind.value,

@@ -17,6 +17,7 @@ from syncd.core.planner import Plan, plan
 from syncd.core.policy import Policy
 from syncd.core.ports import KubeSource
 from syncd.core.reporting import skip_events
+from syncd.core.timers import record_writes
 from syncd.engine.clock import LoopClock
 from syncd.engine.executor import Executor
 from syncd.engine.metrics import Metrics
@@ -93,6 +94,11 @@ class Reconciler:
         out = await self.executor.execute(p.changes, p.actions, k8s=k8s, slurm=slurm,
                                           actor="planner")
         events.extend(out.events)
+        if out.written and not self.executor.dry_run:
+            self.shared.memory = record_writes(self.shared.memory, self.policy,
+                                               failed=out.failed_nodes,
+                                               succeeded=out.written - out.failed_nodes,
+                                               now=self.clock.now())
         if out.written and not self.executor.dry_run:
             self.triggers.written(out.written, verify_after=VERIFY_AFTER)
         self.publisher.publish(events)
