@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from syncd.core.memory import EMPTY_NODE, Memory
 from syncd.core.model import ActionKind, BaseState, NodeChange, SlurmView
-from syncd.core.ownership import make_reason, owner_of, owns
+from syncd.core.ownership import base_reason, make_reason, owner_of, owns
 from syncd.core.policy import Policy
 from syncd.core.validate import is_reason
 
@@ -42,7 +42,7 @@ def drain(policy: Policy, slurm: SlurmView, memory: Memory, node: str, text: str
             f"{node} is already out of service ({s.state_text}, reason {s.reason!r}) by {who}; "
             "syncd will not overwrite that reason"))
     nodes = dict(memory.nodes)
-    nodes[node] = replace(m, ledger_reason=reason, manual=True, clear_since=None)
+    nodes[node] = replace(m, ledger_reason=reason, manual=True, clear_since=None, released="")
     change = NodeChange(node, ActionKind.DRAIN, why=f"operator: {text}", reason=reason)
     return Decision(change, replace(memory, nodes=nodes))
 
@@ -63,7 +63,8 @@ def resume(
             f"{node} was drained by {who} with reason {s.reason!r}, not by syncd; "
             "use --force to resume it anyway"))
     nodes = dict(memory.nodes)
-    nodes[node] = replace(m or EMPTY_NODE, ledger_reason="", manual=False, clear_since=None)
+    nodes[node] = replace(m or EMPTY_NODE, ledger_reason="", manual=False, clear_since=None,
+                          released=base_reason(s.reason) if mine else "")
     warning = "" if mine else f"forced: overriding {owner_of(policy, s, m)}'s drain"
     why = "operator resume" + (" (forced)" if not mine else "")
     change = NodeChange(node, ActionKind.RESUME, why=why)

@@ -26,6 +26,9 @@ class NodeMemory:
     ``manual`` marks a drain made with ``syncd drain``: only ``syncd resume`` lifts it.
     ``drains`` are the times syncd *observed* a node become drained by it; flap damping counts
     those, so a dry run or a failed write never makes a node look like it flaps.
+    ``released`` is the reason text of syncd's drain that it last lifted: Slurm 24.11 and 25.11
+    keep a reason after ``State=RESUME`` (docs/slurm-releases.md), so a later drain by someone
+    else can carry it; that text is not syncd's again until syncd drains with it once more.
     """
 
     not_ready_since: float | None = None
@@ -39,6 +42,7 @@ class NodeMemory:
     drift_key: str = ""
     write_failures: int = 0
     retry_at: float = 0.0
+    released: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class NodeMemory:
             "drift_key": self.drift_key,
             "write_failures": self.write_failures,
             "retry_at": self.retry_at,
+            "released": self.released,
         }
 
     @classmethod
@@ -69,6 +74,7 @@ class NodeMemory:
             drift_key=str(raw.get("drift_key", "")),
             write_failures=int(raw.get("write_failures", 0)),
             retry_at=float(raw.get("retry_at", 0.0)),
+            released=str(raw.get("released", "")),
         )
 
 

@@ -37,13 +37,31 @@ def is_syncd_reason(policy: Policy, node: str, reason: str) -> bool:
     return bool(sep) and token == _token(policy.ownership_key, text)
 
 
+#: What slurmctld appends to a reason when a drained node stops responding (25.11; 24.11
+#: piles it up), docs/slurm-releases.md. The reason before it is still whoever drained.
+NOT_RESPONDING_SUFFIX = " : Not responding"
+
+
+def base_reason(reason: str) -> str:
+    """The reason without what slurmctld appended for an unresponsive node."""
+    while reason.endswith(NOT_RESPONDING_SUFFIX):
+        reason = reason[: -len(NOT_RESPONDING_SUFFIX)]
+    return reason
+
+
 def owns(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> bool:
-    """True when the node is drained with a reason syncd wrote, unedited."""
-    if not slurm.drained or not slurm.reason.startswith(policy.reason_prefix):
+    """True when the node is drained with a reason syncd wrote, unedited, and has not lifted
+    since (a reason Slurm kept after syncd's resume is no longer syncd's)."""
+    if not slurm.drained:
         return False
-    if memory.ledger_reason and slurm.reason == memory.ledger_reason:
+    text = base_reason(slurm.reason)
+    if not text.startswith(policy.reason_prefix):
+        return False
+    if memory.ledger_reason and text == memory.ledger_reason:
         return True
-    return is_syncd_reason(policy, slurm.name, slurm.reason)
+    if memory.released and text == memory.released:
+        return False
+    return is_syncd_reason(policy, slurm.name, text)
 
 
 def slurmctld_unresponsive(slurm: SlurmNode) -> bool:
@@ -68,7 +86,13 @@ def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:
         return "slurmctld (node not responding)"
     if slurm.unavailable:
         who = slurm.reason_user or "unknown user"
-        if slurm.reason.startswith(policy.reason_prefix):
+        text = base_reason(slurm.reason)
+        if memory.released and text == memory.released:
+            return (f"{who} (the reason is syncd's old text, which Slurm kept after syncd "
+                    "resumed the node: someone else took it out since)")
+        if text.startswith(policy.reason_prefix):
+            if is_syncd_reason(policy, slurm.name, text.split(" : ")[0]) and " : " in text:
+                return f"{who} (syncd's reason with text appended: {text.split(' : ', 1)[1]!r})"
             return f"{who} (reason carries syncd's prefix but was edited or forged)"
         return who
     return ""

@@ -34,7 +34,7 @@ from syncd.core.model import (
     SlurmNode,
     SlurmView,
 )
-from syncd.core.ownership import make_reason, owns, slurmctld_unresponsive
+from syncd.core.ownership import base_reason, make_reason, owns, slurmctld_unresponsive
 from syncd.core.policy import Policy
 from syncd.core.snapshots import kube_json, slurm_json
 from syncd.core.timers import resume_at
@@ -148,6 +148,7 @@ def plan(
         new_nodes[node] = replace(
             new_nodes.get(node, EMPTY_NODE),
             ledger_reason=cand.change.reason,
+            released="",
             manual=False,
             flap_level=cand.flap_level,
             flap_until=cand.flap_until,
@@ -250,7 +251,7 @@ def _node(
             changes.append(NodeChange(name, ActionKind.RESUME, why=(
                 f"every drain cause has been gone for {waited:.0f}s "
                 f"(resume_after {policy.resume_after:.0f}s)")))
-            m2 = replace(m2, clear_since=None, ledger_reason="")
+            m2 = replace(m2, clear_since=None, ledger_reason="", released=base_reason(s.reason))
     elif m2.clear_since is not None:
         m2 = replace(m2, clear_since=None)
     if m2.retry_at > now and (changes or cand is not None):
