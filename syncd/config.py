@@ -221,6 +221,18 @@ def _semantic(s: Settings) -> list[str]:
         problems.append("policy.breaker.max_drain_percent: must be between 0 and 100")
     if p.breaker.max_drain_gpus < 0:
         problems.append("policy.breaker.max_drain_gpus: must be 0 or more")
+    for i, c in enumerate(p.conditions):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,62}", c.type):
+            problems.append(f"policy.conditions[{i}].type: must be a condition type such as "
+                            "KernelDeadlock")
+        if c.status not in ("True", "False", "Unknown"):
+            problems.append(f"policy.conditions[{i}].status: must be True, False or Unknown")
+        if c.type == "Ready":
+            problems.append(f"policy.conditions[{i}].type: Ready is policy.causes.not_ready")
+        if not is_reason(f"{p.reason_prefix} k8s condition {c.words()}"):
+            problems.append(f"policy.conditions[{i}].cause: must use reason-safe characters")
+    if p.capacity.max_gpus_per_node < 1:
+        problems.append("policy.capacity.max_gpus_per_node: must be 1 or more")
     problems.extend(s.problems())
     return problems
 

@@ -13,14 +13,48 @@ from syncd.core.validate import clean_reason_text
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """``causes`` drain now; ``pending`` means a cause is building up (NotReady, timer running)."""
+    """``causes`` drain now (``down``: set the node DOWN instead, ``policy.down_on``);
+    ``pending`` means a cause is building up (a timer is running)."""
 
     causes: tuple[str, ...]
     pending: bool
     not_ready_since: float | None
+    down: bool = False
+    gone_since: float | None = None
+    condition_since: float | None = None
 
 
 _NONE = Assessment((), False, None)
+
+
+def _since(kept: float | None, now: float) -> float:
+    return kept if kept is not None else now
+
+
+def _gone(m: NodeMemory, policy: Policy, now: float) -> Assessment:
+    rule = policy.down_on.deleted
+    if not rule.enabled:
+        return Assessment(("k8s node deleted",), False, None)
+    # A Node deleted and re-created within the grace (a kubelet re-registering) must never
+    # take the Slurm node down, so nothing happens until the grace has passed.
+    since = _since(m.gone_since, now)
+    if now >= since + rule.grace:
+        return Assessment(("k8s node deleted",), False, None, down=True, gone_since=since)
+    return Assessment((), True, None, gone_since=since)
+
+
+def _conditions(k: KubeNode, m: NodeMemory, policy: Policy,
+                now: float) -> tuple[list[str], bool, float | None]:
+    """(causes, pending, since) from the node conditions the policy lists."""
+    hits = [(c, text) for c in policy.conditions for t, st, text in k.conditions
+            if t == c.type and st == c.status]
+    if not hits:
+        return [], False, None
+    since = _since(m.condition_since, now)
+    if now < drain_at(since, policy):
+        return [], True, since
+    return [f"k8s condition {c.words()}" + (f" {text[:40]}" if text else "")
+            for c, text in hits], False, since
 
 
 def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Assessment:
@@ -28,19 +62,26 @@ def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Ass
     if k is None:
         return Assessment(("no k8s node",), False, None) if on.no_kubernetes_node else _NONE
     if k.gone:
-        return Assessment(("k8s node deleted",), False, None) if on.gone else _NONE
-    if k.ready and not k.cordoned and not k.taints and not _gpu_lost(k, policy):
+        return _gone(m, policy, now) if on.gone else _NONE
+    if (k.ready and not k.cordoned and not k.taints and not k.conditions
+            and not _gpu_lost(k, policy)):
         return _NONE
 
     causes: list[str] = []
     pending = False
+    down = False
     since: float | None = None
     if not k.ready and on.not_ready:
-        since = m.not_ready_since if m.not_ready_since is not None else now
+        since = _since(m.not_ready_since, now)
         if now >= drain_at(since, policy):
             causes.append("k8s node NotReady")
+            rule = policy.down_on.not_ready
+            down = rule.enabled and now >= since + rule.grace
         else:
             pending = True
+    cond_causes, cond_pending, cond_since = _conditions(k, m, policy, now)
+    causes.extend(cond_causes)
+    pending = pending or cond_pending
     if on.taints:
         for t in k.taints:
             if t.effect == "NoExecute" and t.key in policy.drain_taints:
@@ -53,7 +94,7 @@ def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Ass
             alloc = k.gpu_allocatable.get(res.name, 0)
             if cap > alloc:
                 causes.append(f"k8s GPU loss {clean_reason_text(res.name)} {alloc}/{cap}")
-    return Assessment(tuple(causes), pending, since)
+    return Assessment(tuple(causes), pending, since, down=down, condition_since=cond_since)
 
 
 def _gpu_lost(k: KubeNode, policy: Policy) -> bool:

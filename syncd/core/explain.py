@@ -74,6 +74,17 @@ def report(
         ready_at = resume_at(since, m, policy)
         timers.append(f"causes clear for {now - since:.0f}s; resumes in "
                       f"{max(0.0, ready_at - now):.0f}s")
+    if a.gone_since is not None and not a.causes:
+        left = a.gone_since + policy.down_on.deleted.grace - now
+        timers.append(f"Node object deleted {now - a.gone_since:.0f}s ago; DOWN in {left:.0f}s "
+                      "unless it is re-created")
+    if a.condition_since is not None and not a.causes:
+        left = drain_at(a.condition_since, policy) - now
+        timers.append(f"a listed node condition for {now - a.condition_since:.0f}s; drains in "
+                      f"{left:.0f}s")
+    if a.down and a.causes:
+        timers.append("the machine is gone: syncd sets the node DOWN (policy.down_on), so "
+                      "slurmctld requeues its jobs now")
     if m.flap_until > now:
         timers.append(f"flapping (level {m.flap_level}); held at least "
                       f"{m.flap_until - now:.0f}s more")

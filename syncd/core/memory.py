@@ -43,6 +43,8 @@ class NodeMemory:
     write_failures: int = 0
     retry_at: float = 0.0
     released: str = ""
+    gone_since: float | None = None
+    condition_since: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,8 @@ class NodeMemory:
             "write_failures": self.write_failures,
             "retry_at": self.retry_at,
             "released": self.released,
+            "gone_since": self.gone_since,
+            "condition_since": self.condition_since,
         }
 
     @classmethod
@@ -75,6 +79,8 @@ class NodeMemory:
             write_failures=int(raw.get("write_failures", 0)),
             retry_at=float(raw.get("retry_at", 0.0)),
             released=str(raw.get("released", "")),
+            gone_since=_opt_float(raw.get("gone_since")),
+            condition_since=_opt_float(raw.get("condition_since")),
         )
 
 

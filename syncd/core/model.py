@@ -43,6 +43,9 @@ class KubeNode:
     gpu_allocatable: Mapping[str, int] = field(default_factory=_empty)
     gpu_held: Mapping[str, int] = field(default_factory=_empty)
     gone: bool = False
+    #: Node conditions the policy watches (``policy.conditions``): (type, status, text),
+    #: ``text`` being the condition's reason and message, already checked for a Slurm reason.
+    conditions: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class SlurmView:
 class ActionKind(enum.StrEnum):
     SET_FEATURES = "set_features"
     DRAIN = "drain"
+    DOWN = "down"
     RESUME = "resume"
     SET_HOLD = "set_hold"
 

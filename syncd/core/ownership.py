@@ -52,7 +52,7 @@ def base_reason(reason: str) -> str:
 def owns(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> bool:
     """True when the node is drained with a reason syncd wrote, unedited, and has not lifted
     since (a reason Slurm kept after syncd's resume is no longer syncd's)."""
-    if not slurm.drained:
+    if not slurm.drained and slurm.state is not BaseState.DOWN:
         return False
     text = base_reason(slurm.reason)
     if not text.startswith(policy.reason_prefix):

@@ -26,6 +26,7 @@ from syncd.core.memory import EMPTY_NODE, BreakerMemory, Memory, NodeMemory
 from syncd.core.model import (
     Action,
     ActionKind,
+    BaseState,
     DriftEvent,
     EventType,
     KubeNode,
@@ -125,8 +126,7 @@ def plan(
             m2 = replace(m2, drift_key=drift_key)
         if m2 is not m:
             new_nodes[name] = m2
-        if (not node_changes and cand is None and m2.not_ready_since is None
-                and m2.clear_since is None and m2.retry_at <= now):
+        if not node_changes and cand is None and _idle(m2, now):
             settled[name] = (k, s)
 
     for name, k in k8s.nodes.items():
@@ -167,8 +167,8 @@ def plan(
 
 
 # Drains first (safety), resumes last (so a node comes back with its features already right).
-_ORDER = {ActionKind.DRAIN: 0, ActionKind.SET_HOLD: 1, ActionKind.SET_FEATURES: 2,
-          ActionKind.RESUME: 3}
+_ORDER = {ActionKind.DOWN: 0, ActionKind.DRAIN: 0, ActionKind.SET_HOLD: 1,
+          ActionKind.SET_FEATURES: 2, ActionKind.RESUME: 3}
 
 
 def _node(
@@ -203,10 +203,13 @@ def _node(
     m2 = m
     if (
         a.not_ready_since != m.not_ready_since
+        or a.gone_since != m.gone_since
+        or a.condition_since != m.condition_since
         or drains is not m.drains
         or seen_drained != m.drained_seen
     ):
-        m2 = replace(m, not_ready_since=a.not_ready_since, drains=drains,
+        m2 = replace(m, not_ready_since=a.not_ready_since, gone_since=a.gone_since,
+                     condition_since=a.condition_since, drains=drains,
                      drained_seen=seen_drained)
 
     if k is not None and not k.gone and not refused:
@@ -227,14 +230,20 @@ def _node(
     if a.causes:
         if m2.clear_since is not None:
             m2 = replace(m2, clear_since=None)
+        kind = ActionKind.DOWN if a.down else ActionKind.DRAIN
         if not s.unavailable:
             drift.append("schedulable")
-            cand = _drain_candidate(name, s, m2, a.causes, policy, now)
+            cand = _drain_candidate(name, s, m2, a.causes, policy, now, kind)
         elif slurmctld_unresponsive(s):
             # Unschedulable only until its slurmd answers again; drained now, it comes back
             # drained instead of open to jobs while Kubernetes still says no.
             drift.append("unresponsive")
-            cand = _drain_candidate(name, s, m2, a.causes, policy, now)
+            cand = _drain_candidate(name, s, m2, a.causes, policy, now, kind)
+        elif a.down and ours and s.state is not BaseState.DOWN:
+            # syncd's own drain, and now the machine is gone for good: DOWN, so slurmctld
+            # fails and requeues the jobs still "running" there at once.
+            drift.append("not_down")
+            cand = _drain_candidate(name, s, m2, a.causes, policy, now, kind)
         # Any other unavailable node that is not ours (an operator's drain or DOWN, FAIL) is
         # left exactly as it is: draining it would overwrite someone else's reason.
     elif ours and not m2.manual:
@@ -262,12 +271,19 @@ def _node(
     return m2, changes, cand, drift
 
 
+def _idle(m: NodeMemory, now: float) -> bool:
+    """No timer of the node's is running, so equal inputs mean the same (empty) decision."""
+    return (m.not_ready_since is None and m.clear_since is None and m.gone_since is None
+            and m.condition_since is None and m.retry_at <= now)
+
+
 def _recent(times: tuple[float, ...], now: float, window: float) -> tuple[float, ...]:
     return tuple(t for t in times if now - t < window)
 
 
 def _drain_candidate(
-    name: str, s: SlurmNode, m: NodeMemory, causes: tuple[str, ...], policy: Policy, now: float
+    name: str, s: SlurmNode, m: NodeMemory, causes: tuple[str, ...], policy: Policy, now: float,
+    kind: ActionKind = ActionKind.DRAIN,
 ) -> _Candidate:
     recent = _recent(m.drains, now, policy.flap.window)
     cause = causes[0]
@@ -282,7 +298,9 @@ def _drain_candidate(
         why += (f"; drained {len(recent) + 1} times in {policy.flap.window:.0f}s, "
                 f"stays drained at least {backoff:.0f}s")
     reason = make_reason(policy, name, cause)
-    change = NodeChange(name, ActionKind.DRAIN, why=why, reason=reason)
+    if kind is ActionKind.DOWN:
+        why += "; set DOWN so its jobs requeue now (policy.down_on)"
+    change = NodeChange(name, kind, why=why, reason=reason)
     return _Candidate(change, s.gres_gpus, level, flap_until)
 
 

@@ -45,6 +45,42 @@ class Causes:
 
 
 @dataclass(frozen=True, slots=True)
+class DownRule:
+    """Set the node DOWN (jobs fail and requeue at once) instead of only draining it, once
+    the cause has lasted ``grace``."""
+
+    enabled: bool = False
+    grace: Seconds = 15.0
+
+
+def _down_not_ready() -> DownRule:
+    return DownRule(enabled=False, grace=300.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DownOn:
+    """Where the machine is gone, DOWN rather than DRAIN. ``deleted``: the Node object is gone
+    (Karpenter, ``kubectl delete node``); one re-created within the grace (a kubelet that
+    re-registers) never takes the Slurm node down. ``not_ready``: NotReady for the grace."""
+
+    deleted: DownRule = field(default_factory=DownRule)
+    not_ready: DownRule = field(default_factory=_down_not_ready)
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionCause:
+    """A Kubernetes node condition that drains (node-problem-detector, GPU health): when the
+    condition ``type`` has ``status`` for ``drain_after``. ``cause`` names it in the reason."""
+
+    type: str
+    status: str = "True"
+    cause: str = ""
+
+    def words(self) -> str:
+        return self.cause or self.type
+
+
+@dataclass(frozen=True, slots=True)
 class Flap:
     """More than ``max_drains`` drains within ``window`` marks a node as flapping."""
 
@@ -112,6 +148,8 @@ class Policy:
     breaker: Breaker = field(default_factory=Breaker)
     capacity: Capacity = field(default_factory=Capacity)
     write_backoff: WriteBackoff = field(default_factory=WriteBackoff)
+    down_on: DownOn = field(default_factory=DownOn)
+    conditions: tuple[ConditionCause, ...] = ()
 
 
 def template_pattern(template: str) -> re.Pattern[str]:

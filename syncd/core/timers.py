@@ -34,6 +34,12 @@ def next_deadline(memory: Memory, policy: Policy, now: float) -> float | None:
     for m in memory.nodes.values():
         if m.not_ready_since is not None:
             best = _future(best, drain_at(m.not_ready_since, policy), now)
+            if policy.down_on.not_ready.enabled:
+                best = _future(best, m.not_ready_since + policy.down_on.not_ready.grace, now)
+        if m.gone_since is not None:
+            best = _future(best, m.gone_since + policy.down_on.deleted.grace, now)
+        if m.condition_since is not None:
+            best = _future(best, drain_at(m.condition_since, policy), now)
         if m.clear_since is not None:
             best = _future(best, resume_at(m.clear_since, m, policy), now)
         if m.retry_at:

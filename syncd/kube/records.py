@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from syncd.core.model import EMPTY, Taint
+from syncd.core.validate import clean_reason_text
 from syncd.kube.podgpu import LabelSelector, PodHold, node_counts, pod_hold
 
 
@@ -27,6 +28,8 @@ class NodeRec:
     #: only the label/annotation that the name mapping reads (if any)
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: (type, status, text) of the conditions the policy watches, sorted by type
+    conditions: tuple[tuple[str, str, str], ...] = ()
 
 
 def _frozen(counts: dict[str, int]) -> Mapping[str, int]:
@@ -34,16 +37,25 @@ def _frozen(counts: dict[str, int]) -> Mapping[str, int]:
 
 
 def parse_node(
-    obj: Mapping[str, Any], resources: Sequence[str], keep_label: str, keep_annotation: str
+    obj: Mapping[str, Any], resources: Sequence[str], keep_label: str, keep_annotation: str,
+    conditions: frozenset[str] = frozenset(),
 ) -> tuple[NodeRec, list[str]]:
     """A node record and warnings about bogus quantities (those resources are left out)."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     ready = False
+    watched: list[tuple[str, str, str]] = []
     for cond in status.get("conditions") or ():
-        if cond.get("type") == "Ready":
+        kind = cond.get("type")
+        if kind == "Ready":
             ready = cond.get("status") == "True"
+        elif kind in conditions:
+            # Free text from whoever set the condition: only reason-safe characters of it
+            # ever reach a Slurm reason.
+            text = " ".join(str(cond.get(k) or "") for k in ("reason", "message")).strip()
+            watched.append((str(kind), str(cond.get("status", "")),
+                            clean_reason_text(text)[:80]))
     taints = tuple(
         Taint(key=str(t.get("key", "")), effect=str(t.get("effect", "")),
               value=str(t.get("value") or ""))
@@ -65,6 +77,7 @@ def parse_node(
             {keep_annotation: annotations[keep_annotation]}
             if keep_annotation in annotations else {}
         ),
+        conditions=tuple(sorted(watched)),
     )
     return rec, [f"node {rec.name}: capacity {w}" for w in warn_c] + [
         f"node {rec.name}: allocatable {w}" for w in warn_a

@@ -138,6 +138,7 @@ class ClusterState:
             cordoned=rec.cordoned, taints=rec.taints, gpu_capacity=rec.capacity,
             gpu_allocatable=rec.allocatable,
             gpu_held=MappingProxyType(dict(held)) if held else EMPTY, gone=live is None,
+            conditions=rec.conditions,
         )
 
     def expire_tombstones(self) -> None:

@@ -49,6 +49,7 @@ class Watcher:
         # flood of bad manifests cannot grow memory (the counter still counts every one).
         self._skips: deque[str] = deque(maxlen=1000)
         self.resources = tuple(dict.fromkeys(r.name for r in policy.gpu_resources))
+        self._conditions = frozenset(c.type for c in policy.conditions)
         self.slurm_pods = parse_label_selector(settings.slurm_pod_selector)
         rule = settings.name_mapping
         self._keep_label = rule.key if rule.mode == "label" else ""
@@ -86,7 +87,8 @@ class Watcher:
                     f"({type(exc).__name__}: {str(exc)[:200]})"])
 
     def _parse_node(self, obj: dict[str, Any]) -> Any:
-        rec, warnings = parse_node(obj, self.resources, self._keep_label, self._keep_annotation)
+        rec, warnings = parse_node(obj, self.resources, self._keep_label, self._keep_annotation,
+                                   self._conditions)
         self._warn(warnings)
         return rec
 

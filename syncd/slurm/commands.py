@@ -35,7 +35,7 @@ def check_nodes(nodes: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """One checked node update: ``state`` is DRAIN/RESUME or empty; ``features`` is None when
+    """One checked node update: ``state`` is DRAIN/DOWN/RESUME or empty; ``features`` is None when
     the features are left alone (an empty tuple clears them)."""
 
     nodes: tuple[str, ...]
@@ -58,6 +58,12 @@ def check(action: Action) -> Update:
         if not action.reason or not is_reason(action.reason):
             raise Refused(f"drain reason {_show(action.reason)} fails the allow-list")
         return Update(nodes, state="DRAIN", reason=action.reason)
+    if action.kind is ActionKind.DOWN:
+        # DOWN, not DRAIN: slurmctld fails the node's jobs at once and requeues those that
+        # may be (docs/slurm-releases.md), instead of waiting SlurmdTimeout for a dead node.
+        if not action.reason or not is_reason(action.reason):
+            raise Refused(f"down reason {_show(action.reason)} fails the allow-list")
+        return Update(nodes, state="DOWN", reason=action.reason)
     if action.kind is ActionKind.RESUME:
         return Update(nodes, state="RESUME")
     raise Refused(f"{action.kind} is not a node update")
