@@ -1,31 +1,42 @@
-"""How long a reconcile waits after the first change, so a burst of watch events is one pass."""
+"""How long a pass waits after a change: barely at all for a lone change, and until a storm
+is over for a mass event, so that a switch failing (1,000 nodes NotReady) is one pass whose
+drains batch into the fewest hostlist calls.
+
+The storm test is a rate, not a count per interval: the changed-node count is sampled every
+``step`` and the wait goes on while the nodes changed over the last ``window`` arrive faster
+than ``storm_rate`` per second, up to ``most`` in all. Ordinary churn (a pod here and there)
+is far below the rate and waits one step only.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
-#: New changed nodes per debounce interval from which a burst counts as a storm (a switch
-#: failing, a zone going NotReady). Ordinary pod churn is one or two per interval.
-STORM_NODES = 10
+#: Nodes per second from which changes count as a storm (a zone or a rack going away).
+STORM_RATE = 200.0
+#: The span the rate is measured over.
+WINDOW = 0.05
 
 
-async def settle(changed: Callable[[], int], debounce: float, most: float, *,
-                 clock: Callable[[], float], storm: int = STORM_NODES) -> int:
-    """Waits ``debounce``, and again while each wait brought at least ``storm`` more changed
-    nodes, up to ``most`` seconds in all; returns how many waits it took.
-
-    A mass event then becomes one pass, so its drains batch into the fewest hostlist calls
-    (1,000 drains split over two passes cost 11-12 calls instead of 10), while a lone change
-    still waits only ``debounce``.
-    """
+async def settle(changed: Callable[[], int], step: float, most: float, *,
+                 clock: Callable[[], float], storm_rate: float = STORM_RATE,
+                 window: float = WINDOW) -> int:
+    """Waits ``step``, and again while changes still arrive at ``storm_rate`` or faster;
+    returns how many waits it took."""
     start = clock()
-    seen = changed()
+    samples: deque[tuple[float, int]] = deque([(start, changed())])
     waits = 0
     while True:
-        await asyncio.sleep(debounce)
+        await asyncio.sleep(step)
         waits += 1
-        now = changed()
-        if now - seen < storm or clock() - start + debounce > most:
+        now, count = clock(), changed()
+        samples.append((now, count))
+        while len(samples) > 2 and now - samples[1][0] >= window:
+            samples.popleft()
+        # nodes over the last window, per second of the window (a lone change in the first
+        # step is 1 / 50 ms = 20/s, far from a storm)
+        rate = (count - samples[0][1]) / window
+        if rate < storm_rate or now - start + step > most:
             return waits
-        seen = now
