@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kubernetes_asyncio import client
 
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from tests.fixtures.kube import eventually
 from tests.kube.helpers import running
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from tests.fixtures.kube import ADMIN_TOKEN, eventually
 from tests.fixtures.tools import missing
 
