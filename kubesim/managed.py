@@ -63,10 +63,10 @@ def _key_element(item: Any, keys: tuple[str, ...]) -> str | None:
     return "k:" + json.dumps(present, sort_keys=True, separators=(",", ":"))
 
 
-def _items(value: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
+def _items(value: list[Any], keys: tuple[str, ...]) -> dict[str, Any] | None:
     """Items by their path element; None when the list cannot be keyed (then it is atomic)."""
     out: dict[str, Any] = {}
-    for item in value if isinstance(value, list) else ():
+    for item in value:
         element = _key_element(item, keys)
         if element is None or element in out:
             return None
@@ -97,13 +97,12 @@ class _Diff:
             self.modified.add(path)
 
     def walk(self, path: Path, old: Any, new: Any) -> None:
-        if isinstance(old, dict) or isinstance(new, dict):
-            if (old not in (_MISSING, None) and not isinstance(old, dict)) or (
-                    new not in (_MISSING, None) and not isinstance(new, dict)):
-                self.leaf(path, old, new)  # a map became a scalar or back: replaced whole
-                return
+        # A null takes the other side's shape (the server's "nil is a wildcard"); a value
+        # that changes shape (a map becomes a string) is replaced whole, like a leaf.
+        shapes = {_shape(old), _shape(new)} - {"absent", "null"}
+        if shapes == {"map"}:
             self.map(path, old, new)
-        elif isinstance(old, list) or isinstance(new, list):
+        elif shapes == {"list"}:
             self.list(path, old, new)
         else:
             self.leaf(path, old, new)
@@ -116,26 +115,36 @@ class _Diff:
         self.post(path, old, new)
 
     def list(self, path: Path, old: Any, new: Any) -> None:
-        name = path[-1][2:] if path and path[-1].startswith("f:") else ""
+        o_list = old if isinstance(old, list) else []
+        n_list = new if isinstance(new, list) else []
         if path in SET_LISTS:
-            o = {"v:" + json.dumps(v, separators=(",", ":")) for v in old or ()}
-            n = {"v:" + json.dumps(v, separators=(",", ":")) for v in new or ()}
+            o = {"v:" + json.dumps(v, separators=(",", ":")) for v in o_list}
+            n = {"v:" + json.dumps(v, separators=(",", ":")) for v in n_list}
             for element in o ^ n:
-                self.leaf((*path, element), _MISSING if element not in o else 1,
-                          _MISSING if element not in n else 1)
+                self.leaf((*path, element), 1 if element in o else _MISSING,
+                          1 if element in n else _MISSING)
             self.post(path, old, new)
             return
-        keys = LIST_KEYS.get(name)
-        o_items = _items(old, keys) if keys else None
-        n_items = _items(new, keys) if keys else None
-        if o_items is None or n_items is None or (old is not _MISSING and not isinstance(
-                old, list | None)) or (new is not _MISSING and not isinstance(new, list | None)):
+        keys = LIST_KEYS.get(path[-1][2:] if path[-1].startswith("f:") else "")
+        o_items = _items(o_list, keys) if keys else None
+        n_items = _items(n_list, keys) if keys else None
+        if o_items is None or n_items is None:  # atomic, or items without a usable key
             self.leaf(path, old, new)
             return
         for element in dict.fromkeys([*o_items, *n_items]):
             self.map((*path, element), o_items.get(element, _MISSING),
                      n_items.get(element, _MISSING))
         self.post(path, old, new)
+
+
+def _shape(value: Any) -> str:
+    if value is _MISSING:
+        return "absent"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "map"
+    return "list" if isinstance(value, list) else "scalar"
 
 
 def _strip(obj: dict[str, Any]) -> dict[str, Any]:

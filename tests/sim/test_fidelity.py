@@ -23,6 +23,7 @@ FORBIDDEN = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Fa
 
 
 def status_of(err: ApiException) -> dict[str, Any]:
+    assert err.body is not None
     body: dict[str, Any] = json.loads(err.body)
     return body
 

@@ -137,7 +137,7 @@ def test_fields_v1_round_trips() -> None:
 
 
 def test_entries_are_ordered_by_operation_time_and_manager() -> None:
-    f = {("f:spec", "f:x")}
+    f: managed.FieldSet = {("f:spec", "f:x")}
     rows = managed.render({
         ("zeta", "Update", "v1", ""): (f, "2026-01-01T00:00:01Z"),
         ("alpha", "Update", "v1", "status"): (f, "2026-01-01T00:00:02Z"),
