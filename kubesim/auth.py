@@ -91,9 +91,9 @@ def authenticate(config: SimConfig, request: web.Request) -> Identity:
 
 def impersonate(config: SimConfig, who: Identity, request: web.Request) -> Identity:
     """The identity the request acts as; raises 403 when ``who`` may not impersonate."""
-    user = request.headers.get("Impersonate-User")
-    groups = request.headers.getall("Impersonate-Group", [])
-    if user is None:
+    user = request.headers.get("Impersonate-User", "")
+    groups = [g for g in request.headers.getall("Impersonate-Group", []) if g]
+    if not user:
         if groups:
             message = (f"Internal error occurred: requested impersonation of groups "
                        f"{groups} without impersonating a user")

@@ -48,3 +48,13 @@ def test_the_simulator_is_importable_in_the_dev_venv_only_through_the_checkout()
     import kubesim
 
     assert Path(kubesim.__file__).resolve().parent == ROOT / "kubesim"
+
+
+def test_syncd_has_no_simulator_command() -> None:
+    from syncd.cli.main import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    assert sub.choices is not None
+    assert "sim" not in sub.choices
+    assert {"run", "events"} <= set(sub.choices)
