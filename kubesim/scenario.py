@@ -38,6 +38,7 @@ _NODE_WRITERS = {"ready": ("kubelet", "status"), "allocatable": ("kubelet", "sta
                  "cordon": ("kubectl-cordon", ""), "taints": ("kubectl-taint", ""),
                  "labels": ("kubectl-label", "")}
 
+
 def _sim(request: web.Request) -> Sim:
     return request.app[SIM_KEY]
 

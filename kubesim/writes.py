@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,12 @@ from kubesim.state import Sim
 from kubesim.store import Stored
 
 _MUTABLE_META = ("labels", "annotations", "ownerReferences", "finalizers")
+Step = Callable[[dict[str, Any]], None]
+#: Per kind: defaulting while decoding (its fields are the writer's), then admission and the
+#: create strategy (theirs are nobody's, recording 31).
+_CREATE_STEPS: dict[str, tuple[Step, Step]] = {
+    "pods": (default_pod, admit_pod), "nodes": (default_node, admit_node),
+    "namespaces": (default_namespace, admit_namespace)}
 
 
 def decode_body(kind: Kind, raw: bytes, content_type: str = "application/json") -> Any:
@@ -105,12 +112,13 @@ def create(sim: Sim, target: Target, raw_body: Any, *, manager: str = "unknown")
         data["spec"] = body.get("spec") or {}
     if kind.has_status:
         data["status"] = body.get("status") or {}
-    {"pods": default_pod, "nodes": default_node, "namespaces": default_namespace}.get(
-        kind.plural, lambda _: None)(data)
+    defaults, admission = _CREATE_STEPS.get(kind.plural, (None, None))
+    if defaults is not None:
+        defaults(data)
     track(kind, kind.zero(), data, manager=manager,
           supplied=body["metadata"].get("managedFields"))
-    {"pods": admit_pod, "nodes": admit_node, "namespaces": admit_namespace}.get(
-        kind.plural, lambda _: None)(data)
+    if admission is not None:
+        admission(data)
     return sim.store.put(kind.plural, (ns or "", name), data)
 
 
