@@ -34,6 +34,12 @@ async def raw_list(core: Any, **kw: Any) -> dict[str, Any]:
     return doc
 
 
+async def watch_to_the_end(core: Any, rv: str) -> None:
+    async with watch.Watch() as w:
+        async for _ in w.stream(core.list_node, resource_version=rv, timeout_seconds=5):
+            pass
+
+
 async def test_restart_keeps_revisions_and_answers_old_watches_410(
         sim_args: tuple[str, ...], tmp_path: Path) -> None:
     with start_sim_process(*sim_args) as (_, url):
@@ -61,10 +67,7 @@ async def test_restart_keeps_revisions_and_answers_old_watches_410(
             assert nodes["gpu002"]["metadata"]["resourceVersion"] == str(last)
             # the watch from before the restart: history is gone, relist
             with pytest.raises(ApiException) as err:
-                async with watch.Watch() as w:
-                    async for _ in w.stream(core.list_node, resource_version=str(seen),
-                                            timeout_seconds=5):
-                        pass
+                await watch_to_the_end(core, str(seen))
             assert err.value.status == 410
             assert err.value.reason == f"Expired: too old resource version: {seen} ({last})"
             with pytest.raises(ApiException) as err:
