@@ -1,6 +1,6 @@
 """The moving parts of the scale benchmark: sandbox, simulator, syncd process, observer.
 
-Everything here drives the real components (scripts/slurm-sandbox, ``python -m syncd.sim``,
+Everything here drives the real components (scripts/slurm-sandbox, ``python -m kubesim``,
 ``python -m syncd run``) as separate processes, so what is measured on a PID is that process
 alone. The :class:`SlurmObserver` is the benchmark's only view of the outcome: a change counts
 as delivered when slurmctld shows it, never when syncd says it wrote it.
@@ -29,7 +29,7 @@ import hostlist
 import psutil
 import yaml
 
-from syncd.sim.server import start_sim_process
+from kubesim.server import start_sim_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = ROOT / "scripts" / "slurm-sandbox"

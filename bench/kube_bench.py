@@ -17,12 +17,12 @@ from pathlib import Path
 
 import psutil
 
+from kubesim.client import SimClient
+from kubesim.server import kubeconfig_text, start_sim_process
 from syncd.core.policy import Policy
 from syncd.kube.client import make_api_client
 from syncd.kube.watcher import Watcher
 from syncd.settings.kube import KubeSettings
-from syncd.sim.client import SimClient
-from syncd.sim.server import kubeconfig_text, start_sim_process
 
 TOKEN = "bench-token"
 

@@ -185,7 +185,7 @@ def goals(results: list[R]) -> list[str]:
 
 NOTES = """## How it is measured
 
-- **Cluster**: the simulator (`python -m syncd.sim`, own process) holds N nodes with 8 GPUs and
+- **Cluster**: the simulator (`python -m kubesim`, own process) holds N nodes with 8 GPUs and
   10 pods each: 6 one-GPU pods and 4 CPU-only pods, so every node should carry `gpu_avail_2`.
   Slurm is `scripts/slurm-sandbox`: a real slurmctld, real slurmd for the first nodes, ghosts
   (no slurmd) for the rest. Each system has a world of its own, built the same way (its own

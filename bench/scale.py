@@ -33,7 +33,7 @@ from bench.harness import Sandbox, sim_process
 from bench.report import render, summary
 from bench.runs import Knobs, World, side_by_side
 from bench.workload import CPU_PODS, GPU_PODS, Cluster
-from syncd.sim.client import SimClient
+from kubesim.client import SimClient
 
 TOKEN = "bench-token"
 FULL = Knobs()

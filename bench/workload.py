@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bench.harness import Expect, SlurmObserver
-from syncd.sim.client import SimClient
+from kubesim.client import SimClient
 
 GPUS, GPU_PODS, CPU_PODS = 8, 6, 4
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from syncd.sim.client import PodSpec, SimClient
-from syncd.sim.server import start_sim_process
+from kubesim.client import PodSpec, SimClient
+from kubesim.server import start_sim_process
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -19,7 +19,6 @@ COMMAND_MODULES = (
     "syncd.cli.events",
     "syncd.cli.check_config",
     "syncd.cli.prolog",
-    "syncd.cli.sim",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -20,9 +20,9 @@ import aiomqtt
 import pytest
 import redis
 
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from syncd.events.schemas import validate_event
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
 from tests.e2e.kit import Syncd, child_env, cli, new_port, outside_address, post, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.kube import ADMIN_TOKEN, sim_config

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kubernetes_asyncio import client
 
+from kubesim.client import SimClient
 from syncd.core.policy import Capacity, Causes, DownOn, DownRule, Policy
 from syncd.engine.assembly import build
 from syncd.engine.metrics import Metrics
@@ -19,7 +20,6 @@ from syncd.engine.state import StateStore
 from syncd.kube.watcher import Watcher
 from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings
-from syncd.sim.client import SimClient
 from syncd.slurm.scontrol import ScontrolPort
 from tests.fixtures.fakes import Recorder
 from tests.fixtures.slurm import SlurmSandbox, submit

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
+from kubesim.client import SimClient
 from syncd.core.model import ActionKind, DriftEvent, EventType, KubeView
 from syncd.core.policy import Capacity, Causes, Policy
 from syncd.core.ports import KubeSource
@@ -20,7 +21,6 @@ from syncd.engine.state import StateStore
 from syncd.kube.watcher import Watcher
 from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings, NameMapping
-from syncd.sim.client import SimClient
 from syncd.slurm.scontrol import ScontrolPort
 from tests.fixtures.slurm import SlurmSandbox
 from tests.fixtures.waiting import eventually

@@ -106,3 +106,16 @@ def test_dockerignore_keeps_the_build_context_to_what_the_dockerfile_copies() ->
             for source in sources:
                 assert source.rstrip("/") in allowed, f"{source} is excluded from the context"
                 assert (ROOT / source).exists(), source
+
+
+def test_the_image_copies_only_the_product() -> None:
+    """The simulator, the tests and the benchmarks stay out of the image (docs/kubesim.md)."""
+    sources = set()
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "COPY" and not rest.startswith("--from"):
+            *found, _ = rest.split()
+            sources |= {s.rstrip("/") for s in found}
+    assert sources == {"pyproject.toml", "README.md", "syncd"}, sources
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    allowed = {ln.strip()[1:].rstrip("/") for ln in lines if ln.strip().startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "syncd"}, allowed

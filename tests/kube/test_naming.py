@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from kubernetes_asyncio import client
 
+from kubesim.client import SimClient
 from syncd.core.naming import NameMapper
 from syncd.settings.kube import NameMapping
-from syncd.sim.client import SimClient
 from tests.fixtures.kube import eventually
 from tests.kube.helpers import running
 

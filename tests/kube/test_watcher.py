@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from kubernetes_asyncio import client
 
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
-from tests.fixtures.kube import eventually
+from kubesim.client import SimClient
+from kubesim.server import SimServer, start_sim_process
+from syncd.kube.client import make_api_client
+from syncd.settings.kube import KubeSettings
+from tests.fixtures.brokers import free_port
+from tests.fixtures.kube import ADMIN_TOKEN, eventually
 from tests.kube.helpers import running
 
 GPU = "nvidia.com/gpu"
@@ -125,6 +131,49 @@ async def test_simulator_restart_resets_versions_and_watcher_relists(
             return live == ["gpu001", "gpu002"] and v.nodes["gpu003"].gone and not w.state.pods
         await eventually(settled, what="fresh state", within=15)
         assert w.view().nodes["gpu001"].gpu_capacity == {GPU: 4}
+
+
+async def test_api_server_restart_410s_the_stale_watch_and_the_watcher_relists(
+    tmp_path: Path
+) -> None:
+    """The simulator process restarts on its state file, as an API server on its etcd: the pod
+    watch, which saw no event since its list, comes back with a version older than the new
+    watch cache and gets 410 (docs/kubesim.md); the watcher relists, nothing is lost."""
+    kubeconfig = tmp_path / "kubeconfig"
+    args = ("--token", ADMIN_TOKEN, "--listen", f"127.0.0.1:{free_port()}",
+            "--state-file", str(tmp_path / "state.json"), "--write-kubeconfig", str(kubeconfig))
+    with contextlib.ExitStack() as first:
+        _, url = first.enter_context(start_sim_process(*args))
+        async with SimClient(url, ADMIN_TOKEN) as sim:
+            await sim.pool(3)
+            await sim.start_pods([{"name": "a", "node": "gpu001", "gpus": 2}])
+        api = await make_api_client(KubeSettings(kubeconfig=str(kubeconfig)))
+        try:
+            async with running(api) as w:
+                await eventually(lambda: w.synced, what="synced")
+                async with SimClient(url, ADMIN_TOKEN) as sim:
+                    await sim.cordon("gpu002")  # the pod watch's version falls behind
+                await eventually(lambda: w.view().nodes["gpu002"].cordoned, what="cordon")
+                assert w.stats.relists == 0
+                errors = w.stats.errors
+                first.close()  # SIGTERM: the state file is written, every watch cut
+                await eventually(lambda: w.stats.errors > errors, what="watches broken")
+                with start_sim_process(*args):
+                    async with SimClient(url, ADMIN_TOKEN) as sim:
+                        await sim.start_pods([{"name": "b", "node": "gpu003", "gpus": 1}])
+                    await eventually(lambda: w.stats.gone_410 >= 1 and w.stats.relists >= 1,
+                                     what="410 and relist after the restart", within=20)
+
+                    def settled() -> bool:
+                        v = w.view()
+                        return (v.synced and v.nodes["gpu003"].gpu_held == {GPU: 1}
+                                and v.nodes["gpu001"].gpu_held == {GPU: 2}
+                                and v.nodes["gpu002"].cordoned
+                                and not any(n.gone for n in v.nodes.values()))
+                    await eventually(settled, what="state after relist", within=20)
+                    assert sorted(w.state.pods) == ["default/a", "default/b"]
+        finally:
+            await api.close()
 
 
 async def test_stale_when_the_server_is_gone(sim: SimServer, kube_api: client.ApiClient,

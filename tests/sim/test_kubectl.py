@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from tests.fixtures.kube import ADMIN_TOKEN, eventually
 from tests.fixtures.tools import missing
 
@@ -81,6 +82,32 @@ async def test_cordon_uncordon_label(cluster: tuple[SimServer, Path, SimClient])
         labels = node("gpu002")["metadata"]
         assert isinstance(labels, dict)
         assert labels["labels"]["slurm/name"] == "gpu2"
+        # kubectl names itself as the field manager; the cluster's own writers stay
+        rc, out, err = await kubectl(kubeconfig, "get", "node", "gpu002", "-o", "json",
+                                     "--show-managed-fields")
+        assert rc == 0, err
+        owners = {e["manager"]: e["fieldsV1"] for e in json.loads(out)["metadata"][
+            "managedFields"]}
+        assert owners["kubectl-label"] == {"f:metadata": {"f:labels": {"f:slurm/name": {}}}}
+        assert "kubelet" in owners
+        rc, out, err = await kubectl(kubeconfig, "get", "node", "gpu002", "-o", "json")
+        assert rc == 0, err
+        assert "managedFields" not in json.loads(out)["metadata"], "hidden by default"
+    finally:
+        await client.close()
+
+
+async def test_impersonation_denied(cluster: tuple[SimServer, Path, SimClient]) -> None:
+    _, kubeconfig, client = cluster
+    try:
+        rc, out, err = await kubectl(kubeconfig, "--as", "nobody", "get", "nodes")
+        assert rc != 0
+        assert ('Error from server (Forbidden): nodes is forbidden: User "nobody" cannot list '
+                'resource "nodes" in API group "" at the cluster scope') in err
+        rc, out, err = await kubectl(kubeconfig, "--as", "nobody", "--as-group",
+                                     "system:masters", "get", "nodes")
+        assert rc == 0, err
+        assert "gpu001" in out
     finally:
         await client.close()
 

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client, watch
 
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from tests.fixtures.kube import ADMIN_TOKEN
 from tests.sim.test_protocol import expected, golden
 

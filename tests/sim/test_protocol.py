@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from tests.fixtures.kube import ADMIN_TOKEN, READONLY_TOKEN
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "k8s-golden"

@@ -176,6 +176,20 @@ class Store:
                 dropped += 1
         return dropped
 
+    def load(self, rv: int, objects: dict[str, list[dict[str, Any]]]) -> None:
+        """Start over as an API server restarted on a kept etcd: the objects and revision as
+        saved, an empty watch cache (so every older resourceVersion is too old)."""
+        self.reset(rv)
+        for plural, items in objects.items():
+            table = self.table(plural)
+            for data in items:
+                meta = data["metadata"]
+                key = (str(meta.get("namespace") or ""), str(meta["name"]))
+                obj_rv = int(meta["resourceVersion"])
+                table[key] = Stored(key, data, obj_rv)
+                self.rv = max(self.rv, obj_rv)
+        self.floor = self.rv
+
     def reset(self, start_rv: int = 1) -> None:
         """Forget everything, as a fresh apiserver on a fresh etcd; open watches are cut."""
         self.drop_watches()

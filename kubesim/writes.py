@@ -5,18 +5,26 @@ labels/annotations (36); writes to the main resource keep the status; leases nee
 resourceVersion on PUT (65), nodes and pods do not (69); a stale one is 409 (conflict);
 deleting a bound pod without ``gracePeriodSeconds=0`` only sets ``deletionTimestamp`` (38).
 https://kubernetes.io/docs/reference/using-api/api-concepts/#conflicts
+Every create, update and patch records its writer in ``metadata.managedFields``
+(:mod:`kubesim.managed`): the ``fieldManager`` query parameter, else the first part of the
+User-Agent, else "unknown"; defaults applied while decoding are the writer's, what admission
+adds afterwards is nobody's.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncd.sim import errors
-from syncd.sim.kinds import (
+from kubesim import errors, managed
+from kubesim.kinds import (
     Kind,
+    admit_namespace,
+    admit_node,
+    admit_pod,
     check_decodable,
     default_namespace,
     default_node,
@@ -25,12 +33,18 @@ from syncd.sim.kinds import (
     now_text,
     validate_name,
 )
-from syncd.sim.patch import APPLY, PATCH_TYPES, apply_patch
-from syncd.sim.rest import Target, get_object
-from syncd.sim.state import Sim
-from syncd.sim.store import Stored
+from kubesim.patch import APPLY, PATCH_TYPES, apply_patch
+from kubesim.rest import Target, get_object
+from kubesim.state import Sim
+from kubesim.store import Stored
 
 _MUTABLE_META = ("labels", "annotations", "ownerReferences", "finalizers")
+Step = Callable[[dict[str, Any]], None]
+#: Per kind: defaulting while decoding (its fields are the writer's), then admission and the
+#: create strategy (theirs are nobody's, recording 31).
+_CREATE_STEPS: dict[str, tuple[Step, Step]] = {
+    "pods": (default_pod, admit_pod), "nodes": (default_node, admit_node),
+    "namespaces": (default_namespace, admit_namespace)}
 
 
 def decode_body(kind: Kind, raw: bytes, content_type: str = "application/json") -> Any:
@@ -57,7 +71,29 @@ def _require_object(kind: Kind, body: Any) -> dict[str, Any]:
     return body
 
 
-def create(sim: Sim, target: Target, raw_body: Any, *, admission_taint: bool = True) -> Stored:
+def manager_name(field_manager: str, user_agent: str) -> str:
+    """Who a write is recorded for: ``fieldManager``, else the User-Agent up to its first "/"."""
+    if field_manager:
+        return field_manager
+    prefix = "".join(c for c in user_agent.split("/", 1)[0] if c.isprintable())[:128]
+    return prefix or "unknown"
+
+
+def track(kind: Kind, old: dict[str, Any], new: dict[str, Any], *, manager: str,
+          sub: str = "", supplied: Any = None, operation: str = "Update") -> None:
+    """Set ``new``'s managedFields for ``manager`` having turned ``old`` into ``new``."""
+    meta = new["metadata"]
+    base = managed.base_entries((old.get("metadata") or {}).get("managedFields"),
+                                None if sub else supplied)
+    entries = managed.record(base, old, new, manager=manager, api_version=kind.api_version,
+                             now=now_text(), subresource=sub, operation=operation,
+                             ignored=kind.reset_fields(sub))
+    meta.pop("managedFields", None)
+    if entries:
+        meta["managedFields"] = entries  # the last metadata field, as the server writes it
+
+
+def create(sim: Sim, target: Target, raw_body: Any, *, manager: str = "unknown") -> Stored:
     kind = target.kind
     body = _require_object(kind, copy.deepcopy(raw_body))
     body.pop("kind", None)
@@ -76,12 +112,13 @@ def create(sim: Sim, target: Target, raw_body: Any, *, admission_taint: bool = T
         data["spec"] = body.get("spec") or {}
     if kind.has_status:
         data["status"] = body.get("status") or {}
-    if kind.plural == "pods":
-        default_pod(data)
-    elif kind.plural == "nodes":
-        default_node(data, admission_taint=admission_taint)
-    elif kind.plural == "namespaces":
-        default_namespace(data)
+    defaults, admission = _CREATE_STEPS.get(kind.plural, (None, None))
+    if defaults is not None:
+        defaults(data)
+    track(kind, kind.zero(), data, manager=manager,
+          supplied=body["metadata"].get("managedFields"))
+    if admission is not None:
+        admission(data)
     return sim.store.put(kind.plural, (ns or "", name), data)
 
 
@@ -114,7 +151,7 @@ def _merge(kind: Kind, target: Target, old: Stored, new: dict[str, Any]) -> dict
     return out
 
 
-def update(sim: Sim, target: Target, raw_body: Any) -> Stored:
+def update(sim: Sim, target: Target, raw_body: Any, *, manager: str = "unknown") -> Stored:
     kind = target.kind
     body = _require_object(kind, copy.deepcopy(raw_body))
     check_decodable(kind, body)
@@ -132,10 +169,14 @@ def update(sim: Sim, target: Target, raw_body: Any) -> Stored:
             resource=kind.plural, group=kind.group)
     if rv and str(rv) != old.data["metadata"]["resourceVersion"]:
         raise errors.conflict(kind.plural, kind.group, target.name)
-    return sim.store.put(kind.plural, old.key, _merge(kind, target, old, body))
+    data = _merge(kind, target, old, body)
+    track(kind, old.data, data, manager=manager, sub=target.sub,
+          supplied=meta.get("managedFields"))
+    return sim.store.put(kind.plural, old.key, data)
 
 
-def patch(sim: Sim, target: Target, content_type: str, raw: bytes) -> Stored:
+def patch(sim: Sim, target: Target, content_type: str, raw: bytes, *,
+          manager: str = "unknown") -> Stored:
     kind = target.kind
     ctype = content_type.split(";")[0].strip()
     if ctype not in PATCH_TYPES:
@@ -146,7 +187,11 @@ def patch(sim: Sim, target: Target, content_type: str, raw: bytes) -> Stored:
     rv = (new.get("metadata") or {}).get("resourceVersion")
     if rv and str(rv) != old.data["metadata"]["resourceVersion"]:
         raise errors.conflict(kind.plural, kind.group, target.name)
-    return sim.store.put(kind.plural, old.key, _merge(kind, target, old, new))
+    data = _merge(kind, target, old, new)
+    track(kind, old.data, data, manager=manager, sub=target.sub,
+          supplied=(new.get("metadata") or {}).get("managedFields"),
+          operation="Apply" if ctype == APPLY else "Update")
+    return sim.store.put(kind.plural, old.key, data)
 
 
 def delete(sim: Sim, target: Target, grace: int | None) -> tuple[Stored, bool]:

@@ -1,11 +1,10 @@
 """The scenario API (``/sim/v1/...``): what kubelets and controllers would do, on demand.
 
 Tests, the demo and the benchmark drive the cluster through these calls instead of faking
-kubelets: create a GPU node pool, flip Ready (with the taints the node lifecycle controller
-adds, https://kubernetes.io/docs/reference/labels-annotations-taints/#node-kubernetes-io-not-ready),
-cordon, taint, delete and re-add nodes, change allocatable, start and finish GPU pods, compact
-history, cut watches, add latency, and reset (a restarted apiserver on a fresh etcd).
-Objects are built here fully defaulted and stored directly, so 100,000 pods take seconds.
+kubelets: create a GPU node pool, flip Ready (with the not-ready taints), cordon, taint,
+delete and re-add nodes, change allocatable, start and finish GPU pods, compact history, cut
+watches, add latency, and reset (a new apiserver on a fresh etcd). The objects come from
+:mod:`kubesim.cluster`; each change is recorded for the writer that would make it.
 """
 
 from __future__ import annotations
@@ -16,94 +15,28 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd.sim import errors
-from syncd.sim.kinds import now_text
-from syncd.sim.rest import json_response
-from syncd.sim.state import SIM_KEY, Sim
-from syncd.sim.store import Stored
+from kubesim import errors
+from kubesim.cluster import (
+    NODES,
+    NOT_READY,
+    PODS,
+    changed_by,
+    created_by,
+    node_data,
+    pod_data,
+    pod_status,
+    raw_pod,
+    set_ready,
+)
+from kubesim.kinds import KINDS, now_text
+from kubesim.rest import json_response
+from kubesim.state import SIM_KEY, Sim
+from kubesim.store import Stored
 
-_NOT_READY = "node.kubernetes.io/not-ready"
-SLURMD_LABELS = {"app.kubernetes.io/name": "slurmd"}
-
-
-def node_data(name: str, index: int, *, gpus: int, resource: str, labels: dict[str, str],
-              annotations: dict[str, str], ready: bool) -> dict[str, Any]:
-    counts = {"cpu": "64", "memory": "512Gi", "pods": "110", resource: str(gpus)}
-    meta: dict[str, Any] = {"name": name, "uid": str(uuid.uuid4()), "resourceVersion": "",
-                            "creationTimestamp": now_text(),
-                            "labels": {"kubernetes.io/hostname": name, **labels}}
-    if annotations:
-        meta["annotations"] = dict(annotations)
-    data: dict[str, Any] = {
-        "metadata": meta, "spec": {},
-        "status": {
-            "capacity": counts, "allocatable": dict(counts), "conditions": [],
-            "addresses": [{"type": "InternalIP", "address": f"10.{index >> 16 & 255}."
-                                                           f"{index >> 8 & 255}.{index & 255}"},
-                          {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
-                         "kernelVersion": "6.8.0-sim", "osImage": "Ubuntu 24.04 LTS",
-                         "containerRuntimeVersion": "containerd://1.7.0",
-                         "kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0",
-                         "operatingSystem": "linux", "architecture": "amd64"},
-        },
-    }
-    _set_ready(data, ready)
-    return data
-
-
-def _set_ready(data: dict[str, Any], ready: bool, *, taint: bool = True) -> None:
-    stamp = now_text()
-    data["status"]["conditions"] = [{
-        "type": "Ready", "status": "True" if ready else "False",
-        "lastHeartbeatTime": stamp, "lastTransitionTime": stamp,
-        "reason": "KubeletReady" if ready else "KubeletNotReady",
-        "message": "kubelet is posting ready status" if ready else "simulated failure"}]
-    taints = [t for t in data["spec"].get("taints") or () if t.get("key") != _NOT_READY]
-    if not ready and taint:
-        taints += [{"key": _NOT_READY, "effect": "NoSchedule"},
-                   {"key": _NOT_READY, "effect": "NoExecute", "timeAdded": stamp}]
-    if taints:
-        data["spec"]["taints"] = taints
-    else:
-        data["spec"].pop("taints", None)
-
-
-def pod_data(spec: dict[str, Any]) -> dict[str, Any]:
-    """A bound, defaulted pod from a short description (see SimClient.start_pods)."""
-    resource = spec.get("resource", "nvidia.com/gpu")
-    limits: dict[str, str] = {"cpu": "1", "memory": "1Gi"}
-    if spec.get("gpus", 1):
-        limits[resource] = str(spec.get("gpus", 1))
-    container = {"name": "main", "image": "sim/job", "resources": {
-        "limits": limits, "requests": dict(limits)}, "imagePullPolicy": "IfNotPresent"}
-    pod_spec: dict[str, Any] = {"containers": [container], "restartPolicy": "Never",
-                                "nodeName": spec["node"], "schedulerName": "default-scheduler"}
-    if spec.get("init_gpus"):
-        init_limits = {resource: str(spec["init_gpus"])}
-        pod_spec["initContainers"] = [{"name": "init", "image": "sim/init", "resources": {
-            "limits": init_limits, "requests": dict(init_limits)}}]
-    if spec.get("overhead"):
-        pod_spec["overhead"] = {resource: str(spec["overhead"])}
-    phase = spec.get("phase", "Running")
-    labels = dict(spec.get("labels") or {})
-    if spec.get("slurm"):
-        labels.update(SLURMD_LABELS)
-    meta: dict[str, Any] = {"name": spec["name"], "namespace": spec.get("namespace", "default"),
-                            "uid": str(uuid.uuid4()), "resourceVersion": "",
-                            "creationTimestamp": now_text()}
-    if labels:
-        meta["labels"] = labels
-    return {"metadata": meta, "spec": pod_spec, "status": _pod_status(phase)}
-
-
-def _pod_status(phase: str) -> dict[str, Any]:
-    running = phase == "Running"
-    return {"phase": phase, "conditions": [{"type": "Ready", "status": str(running)}],
-            "containerStatuses": [{"name": "main", "ready": running, "restartCount": 0,
-                                   "image": "sim/job", "imageID": "", "started": running}],
-            "qosClass": "Guaranteed"}
+#: Who makes each node change in a real cluster, and through which endpoint.
+_NODE_WRITERS = {"ready": ("kubelet", "status"), "allocatable": ("kubelet", "status"),
+                 "cordon": ("kubectl-cordon", ""), "taints": ("kubectl-taint", ""),
+                 "labels": ("kubectl-label", "")}
 
 
 def _sim(request: web.Request) -> Sim:
@@ -121,10 +54,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 def _ensure_namespace(sim: Sim, ns: str) -> None:
     if sim.store.get("namespaces", ("", ns)) is None:
-        sim.store.put("namespaces", ("", ns), {
+        data: dict[str, Any] = {
             "metadata": {"name": ns, "uid": str(uuid.uuid4()), "creationTimestamp": now_text(),
                          "labels": {"kubernetes.io/metadata.name": ns}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            "spec": {}, "status": {}}
+        created_by(KINDS["namespaces"], data, manager="kubectl-create")
+        data["spec"], data["status"] = {"finalizers": ["kubernetes"]}, {"phase": "Active"}
+        sim.store.put("namespaces", ("", ns), data)
 
 
 def _node(sim: Sim, name: str) -> Stored:
@@ -143,13 +79,16 @@ async def pool(request: web.Request) -> web.Response:
     sim, body = _sim(request), await _body(request)
     prefix, start = body.get("prefix", "gpu"), int(body.get("start", 1))
     digits, count = int(body.get("digits", 3)), int(body.get("count", 1))
-    names = []
+    names: list[str] = []
+    managed = None  # the pool's nodes differ in values only: one managedFields list for all
     for i in range(start, start + count):
         name = f"{prefix}{i:0{digits}d}"
-        sim.store.put("nodes", ("", name), node_data(
+        data = node_data(
             name, i, gpus=int(body.get("gpus", 8)), resource=body.get("resource", "nvidia.com/gpu"),
             labels=body.get("labels") or {}, annotations=body.get("annotations") or {},
-            ready=bool(body.get("ready", True))))
+            ready=bool(body.get("ready", True)), managed=managed)
+        managed = data["metadata"].get("managedFields")
+        sim.store.put("nodes", ("", name), data)
         names.append(name)
     return json_response({"nodes": names, "resourceVersion": str(sim.store.rv)})
 
@@ -167,16 +106,19 @@ async def add_node(request: web.Request) -> web.Response:
 async def node_action(request: web.Request) -> web.Response:
     sim, body = _sim(request), await _body(request)
     name, action = request.match_info["name"], request.match_info["action"]
-    data = copy.deepcopy(_node(sim, name).data)
+    if action not in _NODE_WRITERS:
+        raise errors.NOT_FOUND_RESOURCE
+    old = _node(sim, name).data
+    data = copy.deepcopy(old)
     if action == "ready":
-        _set_ready(data, bool(body.get("ready", True)), taint=bool(body.get("taint", True)))
+        set_ready(data, bool(body.get("ready", True)), taint=bool(body.get("taint", True)))
     elif action == "cordon":
         if body.get("cordoned", True):
             data["spec"]["unschedulable"] = True
         else:
             data["spec"].pop("unschedulable", None)
     elif action == "taints":
-        keep = [t for t in data["spec"].get("taints") or () if t.get("key") == _NOT_READY]
+        keep = [t for t in data["spec"].get("taints") or () if t.get("key") == NOT_READY]
         data["spec"]["taints"] = keep + list(body.get("taints") or [])
         if not data["spec"]["taints"]:
             data["spec"].pop("taints")
@@ -199,8 +141,13 @@ async def node_action(request: web.Request) -> web.Response:
                 else:
                     counts[k] = str(v)
             data["status"][section] = counts
+    manager, sub = _NODE_WRITERS[action]
+    if action == "ready":  # the kubelet reports; the lifecycle controller sets the taints
+        reported = {**old, "status": data["status"]}
+        changed_by(NODES, old, reported, manager=manager, sub=sub)
+        changed_by(NODES, reported, data, manager="kube-controller-manager")
     else:
-        raise errors.NOT_FOUND_RESOURCE
+        changed_by(NODES, old, data, manager=manager, sub=sub)
     return _change_node(sim, name, data)
 
 
@@ -216,7 +163,7 @@ async def start_pods(request: web.Request) -> web.Response:
     sim, body = _sim(request), await _body(request)
     for spec in body.get("pods") or ():
         _ensure_namespace(sim, spec.get("namespace", "default"))
-        data = spec["raw"] if "raw" in spec else pod_data(spec)
+        data = raw_pod(spec["raw"]) if "raw" in spec else pod_data(spec)
         ns = data["metadata"].get("namespace", "default")
         sim.store.put("pods", (ns, data["metadata"]["name"]), data)
     return json_response({"resourceVersion": str(sim.store.rv)})
@@ -232,17 +179,18 @@ async def fill_pods(request: web.Request) -> web.Response:
         raise errors.bad_request("no nodes to place pods on")
     slurm_every = int(body.get("slurm_every", 0))
     prefix = body.get("prefix", "job")
-    template = pod_data({"name": "x", "node": "x", "gpus": body.get("gpus", 1),
-                         "resource": body.get("resource", "nvidia.com/gpu"), "namespace": ns})
+    # Two shapes (plain and slurmd-labelled), each built and field-managed once.
+    shape = {"name": "x", "node": "x", "gpus": body.get("gpus", 1),
+             "resource": body.get("resource", "nvidia.com/gpu"), "namespace": ns}
+    plain, slurmd = pod_data(shape), pod_data({**shape, "slurm": True})
     for i in range(int(body.get("count", 0))):
+        template = slurmd if slurm_every and i % slurm_every == 0 else plain
         data = {"metadata": dict(template["metadata"]), "spec": dict(template["spec"]),
                 "status": template["status"]}
         name = f"{prefix}-{i:06d}"
         data["metadata"]["name"] = name
         data["metadata"]["uid"] = str(uuid.uuid4())
         data["spec"]["nodeName"] = nodes[i % len(nodes)]
-        if slurm_every and i % slurm_every == 0:
-            data["metadata"]["labels"] = SLURMD_LABELS
         sim.store.put("pods", (ns, name), data)
     return json_response({"resourceVersion": str(sim.store.rv)})
 
@@ -257,7 +205,8 @@ async def pod_action(request: web.Request) -> web.Response:
         done = sim.store.remove("pods", key)
     else:
         data = dict(obj.data)
-        data["status"] = _pod_status(str(body.get("phase", "Succeeded")))
+        data["status"] = pod_status(str(body.get("phase", "Succeeded")))
+        changed_by(PODS, obj.data, data, manager="kubelet", sub="status")
         done = sim.store.put("pods", key, data)
     return json_response({"resourceVersion": str(done.rv)})
 
@@ -271,7 +220,7 @@ async def control(request: web.Request) -> web.Response:
     elif action == "drop-watches":
         out["dropped"] = sim.store.drop_watches()
     elif action == "reset":
-        from syncd.sim.app import seed
+        from kubesim.app import seed
 
         sim.store.reset(int(body.get("start_rv", 1)))
         sim.generation += 1

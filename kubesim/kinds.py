@@ -15,14 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd.sim import errors
+from kubesim import errors
+from kubesim.names import SUBDOMAIN_ERROR, subdomain_errors
 
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 _MICROTIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})(Z|[+-]\d\d:\d\d)")
 _MICROTIME_FIELDS = ("acquireTime", "renewTime")
@@ -70,6 +65,16 @@ class Kind:
     def prefix(self) -> bytes:
         """JSON text spliced in front of a stored object's body to add kind/apiVersion."""
         return f'{{"kind":"{self.kind}","apiVersion":"{self.api_version}",'.encode()
+
+    def zero(self) -> dict[str, Any]:
+        """The kind's empty object as the server serialises it (``spec``/``status`` present)."""
+        return {"metadata": {"creationTimestamp": None}, **self.bookmark_body}
+
+    def reset_fields(self, sub: str) -> tuple[tuple[str, ...], ...]:
+        """What a write through ``sub`` may not change, so its writer never owns it."""
+        if not self.has_status:
+            return ()
+        return (("f:spec",),) if sub == "status" else (("f:status",),)
 
     def bookmark(self, rv: int) -> dict[str, Any]:
         meta = {"resourceVersion": str(rv), "creationTimestamp": None}
@@ -136,10 +141,10 @@ def validate_name(kind: Kind, body: dict[str, Any]) -> str:
         raise errors.invalid(kind.kind, "", [{
             "reason": "FieldValueRequired", "field": "metadata.name",
             "message": "Required value: name or generateName is required"}])
-    if len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
+    if subdomain_errors(name):
         raise errors.invalid(kind.kind, name, [{
             "reason": "FieldValueInvalid", "field": "metadata.name",
-            "message": f'Invalid value: "{name}": {_SUBDOMAIN_MSG}'}])
+            "message": f'Invalid value: "{name}": {SUBDOMAIN_ERROR}'}])
     return str(name)
 
 
@@ -171,20 +176,15 @@ def check_decodable(kind: Kind, body: dict[str, Any]) -> None:
 
 
 def default_pod(body: dict[str, Any]) -> None:
-    """Pod defaulting as recorded in 31-pod-create-bound-gpu: requests from limits, status reset."""
+    """Pod defaulting while decoding, as recorded in 31-pod-create-bound-gpu (requests from
+    limits, container and spec defaults); the writer owns these fields."""
     spec = body.setdefault("spec", {})
-    all_guaranteed, any_request = True, False
     for group in ("initContainers", "containers"):
         for c in spec.get(group) or ():
             res = c.setdefault("resources", {})
             limits, requests = res.get("limits") or {}, res.get("requests") or {}
             if limits:
                 res["requests"] = {**limits, **requests}
-                requests = res["requests"]
-            any_request = any_request or bool(requests)
-            all_guaranteed = all_guaranteed and bool(limits) and all(
-                limits.get(k) == v for k, v in requests.items()
-            ) and {"cpu", "memory"} <= set(limits)
             c.setdefault("terminationMessagePath", "/dev/termination-log")
             c.setdefault("terminationMessagePolicy", "File")
             c.setdefault("imagePullPolicy", "IfNotPresent")
@@ -193,32 +193,59 @@ def default_pod(body: dict[str, Any]) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("enableServiceLinks", True)
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/ (cpu and memory only)."""
+    guaranteed, any_request = True, False
+    for group in ("initContainers", "containers"):
+        for c in spec.get(group) or ():
+            res = c.get("resources") or {}
+            limits, requests = res.get("limits") or {}, res.get("requests") or {}
+            any_request = any_request or bool(requests) or bool(limits)
+            guaranteed = guaranteed and {"cpu", "memory"} <= set(limits) and all(
+                limits.get(k) == v for k, v in requests.items())
+    if not any_request:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def admit_pod(body: dict[str, Any]) -> None:
+    """What admission (DefaultTolerationSeconds, Priority) and the create strategy add.
+
+    They act after field management, so no manager owns these fields (recording 31).
+    """
+    spec = body["spec"]
     spec.setdefault("tolerations", [
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 300},
         {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 300}])
     spec.setdefault("priority", 0)
-    spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    qos = "Guaranteed" if all_guaranteed and any_request else (
-        "Burstable" if any_request else "BestEffort")
-    body["status"] = {"phase": "Pending", "qosClass": qos}
+    body["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
 
 
-def default_node(body: dict[str, Any], *, admission_taint: bool) -> None:
-    spec = body.setdefault("spec", {})
-    if admission_taint:  # NodeRestriction/TaintNodesByCondition admission, recording 10
-        taints = spec.setdefault("taints", [])
-        if not any(t.get("key") == "node.kubernetes.io/not-ready" for t in taints):
-            taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+def default_node(body: dict[str, Any]) -> None:
     status = body.setdefault("status", {})
     status.setdefault("daemonEndpoints", {"kubeletEndpoint": {"Port": 0}})
     status.setdefault("nodeInfo", dict(NODE_BOOKMARK_STATUS["nodeInfo"]))
 
 
+def admit_node(body: dict[str, Any]) -> None:
+    """The not-ready taint of NodeRestriction/TaintNodesByCondition admission (recording 10)."""
+    taints = body.setdefault("spec", {}).setdefault("taints", [])
+    if not any(t.get("key") == "node.kubernetes.io/not-ready" for t in taints):
+        taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+
+
 def default_namespace(body: dict[str, Any]) -> None:
+    """The name label is a decoding default (the writer owns it, recording 30)."""
     meta = body["metadata"]
-    meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+    meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
+
+
+def admit_namespace(body: dict[str, Any]) -> None:
     body["spec"] = {"finalizers": ["kubernetes"]}
     body["status"] = {"phase": "Active"}

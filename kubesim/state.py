@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from syncd.sim.store import Store
+from kubesim.store import Store
 
 
 @dataclass(slots=True)
@@ -15,6 +15,8 @@ class SimConfig:
 
     token: str = "sim-admin-token"  # noqa: S105 - a test server's well-known default
     readonly_token: str = ""
+    admin_user: str = "kubesim-admin"  # the admin token's user (in system:masters)
+    readonly_user: str = "readonly"  # the read-only token's user
     anonymous: bool = True  # a missing token is 403 as system:anonymous (70), else 401 (70b)
     latency: float = 0.0
     too_large_wait: float = 3.0  # how long a too-new resourceVersion is waited for (48)
@@ -22,6 +24,7 @@ class SimConfig:
     history: int = 200_000
     watch_timeout: float = 1800.0  # when the client sends no timeoutSeconds
     server_address: str = "127.0.0.1:6443"
+    state_file: str = ""  # etcd's part: objects and revision kept across restarts (persist.py)
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Running the simulator: in-process (tests) or as ``python -m syncd.sim`` / ``syncd sim``.
+"""Running the simulator: in-process (tests) or as ``python -m kubesim`` in its own process.
 
 HTTPS uses a throw-away self-signed certificate made with the ``openssl`` CLI; the kubeconfig
 written next to it carries the certificate as its CA, so kubectl and kubernetes-asyncio verify
@@ -23,8 +23,9 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from syncd.sim.app import build_app
-from syncd.sim.state import SIM_KEY, Sim, SimConfig
+from kubesim import persist
+from kubesim.app import build_app
+from kubesim.state import SIM_KEY, Sim, SimConfig
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -35,14 +36,14 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "sim.crt", directory / "sim.key"
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "2", "-subj", "/CN=syncd-sim",
+         "-out", str(cert), "-days", "2", "-subj", "/CN=kubesim",
          "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
         check=True, capture_output=True, timeout=60)
     return cert, key
 
 
 def kubeconfig_text(server: str, token: str, ca_file: Path | None = None,
-                    name: str = "syncd-sim") -> str:
+                    name: str = "kubesim") -> str:
     cluster: dict[str, object] = {"server": server}
     if ca_file is not None:
         cluster["certificate-authority-data"] = base64.b64encode(ca_file.read_bytes()).decode()
@@ -79,7 +80,7 @@ class SimServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         ssl_context = None
         if self.tls:
-            self._tmp = tempfile.TemporaryDirectory(prefix="syncd-sim-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="kubesim-")
             cert, key = await asyncio.to_thread(make_certificate, Path(self._tmp.name))
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(cert, key)
@@ -106,7 +107,10 @@ class SimServer:
         return target
 
     async def stop(self) -> None:
+        """Close every watch and the port; write the state file when there is one."""
         self.sim.store.drop_watches()
+        if self.config.state_file:
+            await asyncio.to_thread(persist.save, self.sim.store, self.config.state_file)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -119,15 +123,17 @@ class SimServer:
 def start_sim_process(
     *args: str, timeout: float = 60.0, log: Path | None = None
 ) -> Iterator[tuple[int, str]]:
-    """Run ``python -m syncd.sim --listen 127.0.0.1:0 ARGS``; yields (pid, url), stops it after.
+    """Run ``python -m kubesim --listen 127.0.0.1:0 ARGS``; yields (pid, url), stops it after.
 
-    A separate process keeps the simulator's memory and CPU out of the caller's measurements.
+    A separate process keeps the simulator's memory and CPU out of the caller's measurements;
+    a ``--listen`` in ARGS wins (a restart test reuses its port). It is stopped with SIGTERM,
+    so a ``--state-file`` is written before it exits.
     ``log`` receives its stderr (watches dropped at shutdown print tracebacks there).
     """
     with contextlib.ExitStack() as files:
         err = files.enter_context(open(log, "ab")) if log is not None else None
         proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd.sim", "--listen", "127.0.0.1:0", *args],
+            [sys.executable, "-m", "kubesim", "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=err, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -138,7 +144,7 @@ def start_sim_process(
             line = proc.stdout.readline()
             if not line:
                 break
-            if line.startswith("SYNCD_SIM_URL="):
+            if line.startswith("KUBESIM_URL="):
                 url = line.strip().split("=", 1)[1]
                 break
         if not url:

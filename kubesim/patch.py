@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncd.sim import errors
+from kubesim import errors
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"

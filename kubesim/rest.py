@@ -4,27 +4,26 @@ List semantics follow https://kubernetes.io/docs/reference/using-api/api-concept
 recordings: no resourceVersion is a consistent read of the newest state; ``0`` means "any" and
 ignores ``limit`` (47); ``Exact`` for a compacted revision is HTTP 410 (43); ``NotOlderThan`` with
 an old revision is 200 with current data (44); a future revision is 504 after a wait (48);
-a continue token whose snapshot was compacted is 410 with a fresh token (46).
+a continue token whose snapshot was compacted is 410 with a fresh token (46); a bad or
+future one is refused as described in :mod:`kubesim.tokens`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import bisect
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from syncd.sim import errors
-from syncd.sim.kinds import KINDS, Kind
-from syncd.sim.selectors import Filter, make_filter
-from syncd.sim.state import Sim
-from syncd.sim.store import Key, Stored, dumps
-from syncd.sim.tables import table, wants_table
+from kubesim import errors, tokens
+from kubesim.kinds import KINDS, Kind
+from kubesim.selectors import Filter, make_filter
+from kubesim.state import Sim
+from kubesim.store import Key, Stored, dumps
+from kubesim.tables import table, wants_table
 
 _TRUE = frozenset({"true", "True", "1"})
 
@@ -99,26 +98,6 @@ def get_object(sim: Sim, target: Target) -> Stored:
     return obj
 
 
-def _encode_token(rv: int, start: Key) -> str:
-    start_text = f"{start[0]}/{start[1]}" if start[0] else start[1]
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start_text + "\u0000"},
-                     separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str, namespaced: bool) -> tuple[int, Key]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        start = str(raw["start"]).rstrip("\u0000")
-        rv = int(raw["rv"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise errors.bad_request(f"continue key is not valid: {exc}") from exc
-    if namespaced and "/" in start:
-        ns, name = start.split("/", 1)
-        return rv, (ns, name)
-    return rv, ("", start)
-
-
 async def wait_for_rv(sim: Sim, wanted: int) -> None:
     """A future revision is waited for, then refused with 504 (recording 48)."""
     deadline = time.monotonic() + sim.config.too_large_wait
@@ -151,18 +130,22 @@ async def list_objects(sim: Sim, target: Target, request: web.Request) -> web.Re
                 "message": "Forbidden: resourceVersionMatch is forbidden unless "
                            "resourceVersion is provided"}]})
     limit = int(q.get("limit") or 0)
+    if q.get("continue") and rv_text and rv_text != "0":
+        raise errors.bad_request("specifying resource version is not allowed when using continue")
     if rv_text and rv_text != "0":
         wanted = parse_rv(rv_text)
         if wanted > store.rv:
             await wait_for_rv(sim, wanted)
         if match == "Exact" and wanted < store.floor:
             raise errors.expired("The resourceVersion for the provided list is too old.")
-    if rv_text == "0":
+    if rv_text == "0" and not q.get("continue"):
         limit = 0  # served from the watch cache: limit is ignored (recording 47)
     start: Key | None = None
     snap_rv: int | None = None
     if q.get("continue"):
-        snap_rv, start = _decode_token(q["continue"], kind.namespaced)
+        snap_rv, start = tokens.decode(q["continue"], kind.namespaced)
+        if snap_rv > store.rv:
+            raise tokens.future_revision()
         if 0 <= snap_rv < store.floor:
             raise errors.expired(
                 "The provided continue parameter is too old to display a consistent list result. "
@@ -170,7 +153,7 @@ async def list_objects(sim: Sim, target: Target, request: web.Request) -> web.Re
                 "token in this response to retrieve the remainder of the results. Continuing with "
                 "the provided token results in an inconsistent list - objects that were created, "
                 "modified, or deleted between the time the first chunk was returned and now may "
-                "show up in the list.", _encode_token(-1, start))
+                "show up in the list.", tokens.encode(-1, start))
         if snap_rv < 0:
             snap_rv = None
     rv, keys, objs = store.snapshot(kind.plural, snap_rv)
@@ -178,7 +161,7 @@ async def list_objects(sim: Sim, target: Target, request: web.Request) -> web.Re
     items, next_start, remaining = _page(objs, index, limit, flt)
     token = ""
     if next_start is not None:
-        token = _encode_token(rv, next_start)
+        token = tokens.encode(rv, next_start)
         store.keep_snapshot(kind.plural, rv, keys, objs)
     if wants_table(request.headers.get("Accept", "")):
         return json_response(table(kind.plural, (o.data for o in items), str(rv), token))

@@ -1,10 +1,5 @@
-"""The aiohttp application: authentication, discovery, and dispatch of the REST verbs.
-
-Authentication is bearer tokens only: the admin token may do anything, the read-only token
-may get/list/watch; a missing token is 403 as ``system:anonymous`` (recording 70) or 401 when
-anonymous auth is off (70b); an unknown token is 401 (71).
-https://kubernetes.io/docs/reference/access-authn-authz/authentication/#anonymous-requests
-"""
+"""The aiohttp application: authentication (:mod:`kubesim.auth`), discovery, and dispatch of
+the REST verbs."""
 
 from __future__ import annotations
 
@@ -13,63 +8,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from syncd.sim import discovery, errors, rest, watching, writes
-from syncd.sim.kinds import KINDS
-from syncd.sim.scenario import add_scenario_routes
-from syncd.sim.state import SIM_KEY, Sim, SimConfig, new_sim
+from kubesim import auth, discovery, errors, persist, rest, watching, writes
+from kubesim.kinds import KINDS
+from kubesim.scenario import add_scenario_routes
+from kubesim.state import SIM_KEY, Sim, SimConfig, new_sim
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
-_READ = ("get", "list", "watch")
-
-
-def _verb(request: web.Request, target: rest.Target | None) -> str:
-    method = request.method
-    if method == "GET":
-        if target is not None and not target.name:
-            return "watch" if rest.is_true(request.query.get("watch")) else "list"
-        return "get"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
-        method, method.lower())
-
-
-def _forbidden(user: str, verb: str, target: rest.Target | None, path: str) -> errors.ApiError:
-    if target is None:
-        return errors.ApiError(403, "Forbidden",
-                               f'forbidden: User "{user}" cannot {verb} path "{path}"', {})
-    kind = target.kind
-    what = errors.qualified(kind.plural, kind.group)
-    subject = f'{what} "{target.name}"' if target.name else what
-    scope = (f'in the namespace "{target.namespace}"' if target.namespace
-             else "at the cluster scope")
-    details: dict[str, str] = {}
-    if target.name:
-        details["name"] = target.name
-    if kind.group:
-        details["group"] = kind.group
-    details["kind"] = kind.plural
-    return errors.ApiError(
-        403, "Forbidden",
-        f'{subject} is forbidden: User "{user}" cannot {verb} resource "{kind.plural}" in API '
-        f'group "{kind.group}" {scope}', details)
-
-
-def _authorize(sim: Sim, request: web.Request, target: rest.Target | None) -> None:
-    config = sim.config
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    verb = _verb(request, target)
-    if not token:
-        if not config.anonymous:
-            raise errors.UNAUTHORIZED
-        raise _forbidden("system:anonymous", verb, target, request.path)
-    if token == config.token:
-        return
-    if config.readonly_token and token == config.readonly_token:
-        if verb in _READ and not request.path.startswith("/sim/"):
-            return
-        raise _forbidden("readonly", verb, target, request.path)
-    raise errors.UNAUTHORIZED
 
 
 @web.middleware
@@ -83,7 +28,8 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
             target = rest.route(request.path)
         except errors.ApiError:
             target = None
-        _authorize(sim, request, target)
+        who = auth.impersonate(sim.config, auth.authenticate(sim.config, request), request)
+        auth.authorize(who, request, target)
         if sim.config.latency > 0 and not request.path.startswith("/sim/"):
             await asyncio.sleep(sim.config.latency)
         return await handler(request)
@@ -137,17 +83,20 @@ async def _resource(sim: Sim, target: rest.Target, request: web.Request) -> web.
             return await watching.watch(sim, target, request)
         return await rest.list_objects(sim, target, request)
     raw = await request.read()
+    manager = writes.manager_name(request.query.get("fieldManager", ""),
+                                  request.headers.get("User-Agent", ""))
     if method == "POST" and not target.name:
-        obj = writes.create(sim, target, writes.decode_body(kind, raw))
+        obj = writes.create(sim, target, writes.decode_body(kind, raw), manager=manager)
         return rest.object_response(kind, obj, 201)
     if not target.name:
         raise errors.ApiError(405, "MethodNotAllowed",
                               "the server does not allow this method on the requested resource")
     if method == "PUT":
-        obj = writes.update(sim, target, writes.decode_body(kind, raw))
+        obj = writes.update(sim, target, writes.decode_body(kind, raw), manager=manager)
         return rest.object_response(kind, obj)
     if method == "PATCH":
-        obj = writes.patch(sim, target, request.headers.get("Content-Type", ""), raw)
+        obj = writes.patch(sim, target, request.headers.get("Content-Type", ""), raw,
+                           manager=manager)
         return rest.object_response(kind, obj)
     if method == "DELETE":
         grace = request.query.get("gracePeriodSeconds")
@@ -162,8 +111,11 @@ async def _resource(sim: Sim, target: rest.Target, request: web.Request) -> web.
 
 
 def build_app(config: SimConfig | None = None, sim: Sim | None = None) -> web.Application:
-    """A ready application; ``default`` and the system namespaces exist, as on a new cluster."""
+    """A ready application: the saved cluster when ``config.state_file`` holds one, else a new
+    cluster where only ``default`` and the system namespaces exist."""
     sim = sim or new_sim(config or SimConfig())
+    if sim.config.state_file:
+        persist.load(sim.store, sim.config.state_file)
     app = web.Application(middlewares=[_middleware], client_max_size=256 * 1024 * 1024)
     app[SIM_KEY] = sim
     add_scenario_routes(app)
@@ -176,4 +128,4 @@ def seed(sim: Sim) -> None:
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
         if sim.store.get("namespaces", ("", ns)) is None:
             writes.create(sim, rest.Target(KINDS["namespaces"], None),
-                          {"metadata": {"name": ns}})
+                          {"metadata": {"name": ns}}, manager="kube-apiserver")

@@ -1,7 +1,8 @@
-"""Command line of the simulator, shared by ``python -m syncd.sim`` and ``syncd sim``.
+"""``python -m kubesim``: the simulator's command line.
 
-It prints one line ``SYNCD_SIM_URL=<url>`` on stdout once it listens (with ``--listen
+It prints one line ``KUBESIM_URL=<url>`` on stdout once it listens (with ``--listen
 127.0.0.1:0`` the port is picked by the kernel), so a parent process can read the address.
+SIGTERM and SIGINT stop it cleanly (watches closed, the state file written).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import contextlib
 import signal
 import sys
 
-from syncd.sim.state import SimConfig
+from kubesim.persist import StateError
+from kubesim.state import SimConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,16 +31,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pods", type=int, default=0, help="start N one-GPU pods over the pool")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to API calls")
     p.add_argument("--history", type=int, default=200_000, help="watch history window (events)")
+    p.add_argument("--state-file", default="", metavar="PATH",
+                   help="keep objects and resourceVersions here across restarts, as etcd does")
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from syncd.sim.client import SimClient
-    from syncd.sim.server import SimServer
+    from kubesim.client import SimClient
+    from kubesim.server import SimServer
 
     host, _, port = args.listen.rpartition(":")
     config = SimConfig(token=args.token, readonly_token=args.readonly_token,
                        anonymous=args.anonymous_auth == "true", latency=args.latency,
-                       history=args.history)
+                       history=args.history, state_file=args.state_file)
     server = SimServer(config, tls=args.tls)
     url = await server.start(host or "127.0.0.1", int(port))
     if args.write_kubeconfig:
@@ -49,7 +53,7 @@ async def serve(args: argparse.Namespace) -> None:
                 await client.pool(args.nodes, gpus=args.gpus)
             if args.pods:
                 await client.fill_pods(args.pods)
-    print(f"SYNCD_SIM_URL={url}", flush=True)
+    print(f"KUBESIM_URL={url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,14 +66,19 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(args))
+    except StateError as exc:
+        print(f"kubesim: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m syncd.sim",
-                                     description="Kubernetes API simulator for syncd tests")
+    parser = argparse.ArgumentParser(
+        prog="python -m kubesim",
+        description="A Kubernetes API server simulator (test infrastructure)")
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

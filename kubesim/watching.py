@@ -18,13 +18,13 @@ import time
 
 from aiohttp import web
 
-from syncd.sim import errors
-from syncd.sim.kinds import Kind
-from syncd.sim.rest import Target, is_true, object_bytes, parse_rv, wait_for_rv
-from syncd.sim.selectors import Filter, make_filter
-from syncd.sim.state import Sim
-from syncd.sim.store import _WAKE, Event, Stored, Watcher, dumps
-from syncd.sim.tables import table, wants_table
+from kubesim import errors
+from kubesim.kinds import Kind
+from kubesim.rest import Target, is_true, object_bytes, parse_rv, wait_for_rv
+from kubesim.selectors import Filter, make_filter
+from kubesim.state import Sim
+from kubesim.store import _WAKE, Event, Stored, Watcher, dumps
+from kubesim.tables import table, wants_table
 
 _MAX_BATCH = 2000
 

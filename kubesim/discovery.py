@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncd.sim.kinds import KINDS, Kind
+from kubesim.kinds import KINDS, Kind
 
 VERSION = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0-syncd-sim",
