@@ -168,7 +168,7 @@ def test_recorded_lines_of_every_release(version: str) -> None:
     assert not stats.unknown_states and stats.skipped_lines == 0
 
     drained = nodes["gpu001"]
-    assert (drained.state, drained.flags) == (BaseState.IDLE, {"DRAIN"})
+    assert (drained.state, drained.flags) == (BaseState.IDLE, frozenset({"DRAIN"}))
     # "Comment=" and "Extra=" inside the reason do not cut it short (issue 12) ...
     assert drained.reason == "fan broken Comment=see ticket 7 Extra=x"
     assert drained.reason_user == "root"
@@ -189,7 +189,7 @@ def test_recorded_lines_of_every_release(version: str) -> None:
     assert (busy.gres_gpus, busy.gres_used_gpus) == (8, 3)
 
     ghost = nodes["gpu004"]
-    assert (ghost.state, ghost.flags) == (BaseState.UNKNOWN, {"DRAIN", "NOT_RESPONDING"})
+    assert (ghost.state, ghost.flags) == (BaseState.UNKNOWN, frozenset({"DRAIN", "NOT_RESPONDING"}))
     assert ghost.reason == "syncd: ghost #abc"
 
 
@@ -202,7 +202,7 @@ def test_old_style_down_drain_line() -> None:
     nodes = parse_nodes("NodeName=n1 State=DOWN*+DRAIN Gres=gpu:8 "
                         "Reason=Not responding [slurm@2026-11-24T10:00:00]")
     n = nodes["n1"]
-    assert (n.state, n.flags) == (BaseState.DOWN, {"NOT_RESPONDING", "DRAIN"})
+    assert (n.state, n.flags) == (BaseState.DOWN, frozenset({"NOT_RESPONDING", "DRAIN"}))
     assert (n.reason, n.reason_user) == ("Not responding", "slurm")
 
 
