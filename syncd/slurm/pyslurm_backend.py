@@ -20,7 +20,13 @@ from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.commands import Update, check, check_hold, chunks
 from syncd.slurm.errors import SlurmError, Timeout, from_text
 from syncd.slurm.holds import Holds, per_node
-from syncd.slurm.parse import ParseStats, parse_boot_time, parse_gpus, parse_state
+from syncd.slurm.parse import (
+    ParseStats,
+    live_reason,
+    parse_boot_time,
+    parse_gpus,
+    parse_state,
+)
 from syncd.slurm.runner import Runner, make_runner
 from syncd.slurm.throttle import TokenBucket
 
@@ -43,12 +49,15 @@ def to_node(raw: Any, stats: ParseStats) -> SlurmNode:
     """A pyslurm.Node (attributes per pyslurm-facts.md "API that works") -> SlurmNode."""
     state, flags = parse_state(str(raw.state or ""), stats)
     used = getattr(raw, "allocated_gres", None) or getattr(raw, "gres_used", None)
+    # 25.11 keeps the reason after RESUME like 24.11: read it only while it holds the node.
+    reason, user = live_reason(state, flags, str(raw.reason or ""),
+                               str(getattr(raw, "reason_user", "") or ""))
     return SlurmNode(
         name=str(raw.name),
         state=state,
         flags=flags,
-        reason=str(raw.reason or ""),
-        reason_user=str(getattr(raw, "reason_user", "") or ""),
+        reason=reason,
+        reason_user=user,
         available_features=tuple(raw.available_features or ()),
         active_features=tuple(raw.active_features or ()),
         gres_gpus=_gpus(raw.configured_gres),

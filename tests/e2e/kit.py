@@ -39,7 +39,9 @@ def syncd_config(
     cfg: dict[str, Any] = {
         "cluster": "e2e",
         "kubernetes": {"kubeconfig": str(kubeconfig), "stale_after": "10s"},
+        # The sandbox's wrappers sit in DIR/bin beside DIR/etc/slurm.conf and run its release.
         "slurm": {"backend": "scontrol", "conf": slurm_conf, "retries": 1,
+                  "bin_dir": str(Path(slurm_conf).parent.parent / "bin"),
                   "retry_wait": "100ms", "calls_per_second": 100.0, "burst": 50},
         "policy": {"drain_after": "2s", "resume_after": "2s",
                    "breaker": {"max_drain_percent": 50.0}},

@@ -1,4 +1,5 @@
-"""The scontrol/squeue parsers on output recorded from the real 22.05.8 sandbox, plus edge cases."""
+"""The scontrol/squeue parsers on output recorded from the real 22.05.8, 24.11.5 and 26.05.5
+sandboxes (scripts/slurm-sandbox --slurm R), plus edge cases."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from syncd.slurm.errors import (
 from syncd.slurm.holds import parse_holds, per_node
 from syncd.slurm.parse import (
     ParseStats,
+    live_reason,
     parse_boot_time,
     parse_gpus,
     parse_nodes,
@@ -70,6 +72,10 @@ def test_free_text_values_keep_spaces_and_equals() -> None:
         ("IDLE+DRAIN+NOT_RESPONDING", BaseState.IDLE, {"DRAIN", "NOT_RESPONDING"}),
         ("MIXED+DRAIN", BaseState.MIXED, {"DRAIN"}),
         ("DOWN*", BaseState.DOWN, {"NOT_RESPONDING"}),
+        # Old style: the symbol sits on the base state, flags follow (issue 12).
+        ("DOWN*+DRAIN", BaseState.DOWN, {"NOT_RESPONDING", "DRAIN"}),
+        ("IDLE~+DRAIN", BaseState.IDLE, {"POWERED_DOWN", "DRAIN"}),
+        ("MIXED+DRAIN*", BaseState.MIXED, {"DRAIN", "NOT_RESPONDING"}),
         ("UNKNOWN+CLOUD+NOT_RESPONDING", BaseState.UNKNOWN, {"CLOUD", "NOT_RESPONDING"}),
     ],
 )
@@ -145,3 +151,76 @@ def test_the_line_cache_returns_the_same_objects_and_reparses_changed_lines() ->
     third = parse_nodes(changed, cache=cache)
     assert third[name] is not first[name] and "DRAIN" in third[name].flags
     assert len(cache) == len(first)  # bounded by the last read, never growing
+
+
+# Recorded with the same commands on each release (docs/slurm-releases.md, "Recordings"):
+# gpu001 drained with a reason that contains known keys, plus Comment and Extra; gpu002
+# drained and resumed; gpu003 with features and a job holding 3 GPUs; gpu004 a drained ghost.
+RECORDED = ["22.05.8", "24.11.5", "26.05.5"]
+
+
+@pytest.mark.parametrize("version", RECORDED)
+def test_recorded_lines_of_every_release(version: str) -> None:
+    text = (DATA / f"show_node_{version}_mixed.txt").read_text()
+    stats = ParseStats()
+    nodes = parse_nodes(text, stats)
+    assert sorted(nodes) == ["gpu001", "gpu002", "gpu003", "gpu004"]
+    assert not stats.unknown_states and stats.skipped_lines == 0
+
+    drained = nodes["gpu001"]
+    assert (drained.state, drained.flags) == (BaseState.IDLE, frozenset({"DRAIN"}))
+    # "Comment=" and "Extra=" inside the reason do not cut it short (issue 12) ...
+    assert drained.reason == "fan broken Comment=see ticket 7 Extra=x"
+    assert drained.reason_user == "root"
+    # ... and the real Comment/Extra fields after it stay separate.
+    fields = split_fields(text.splitlines()[0])
+    assert fields["Comment"] == "operator note"
+    assert fields["Extra"] == "extra stuff"
+
+    resumed = nodes["gpu002"]
+    assert (resumed.state, resumed.flags, resumed.reason) == (BaseState.IDLE, frozenset(), "")
+    # 24.11 still prints the old reason after RESUME; the others clear it. Both read as none.
+    assert ("Reason=r1 Comment=c" in text.splitlines()[1]) == version.startswith("24.11")
+
+    busy = nodes["gpu003"]
+    assert busy.state is BaseState.MIXED
+    assert busy.available_features == ("gpu", "gpu_avail_3", "rack_a")
+    assert busy.active_features == ("gpu", "gpu_avail_3")
+    assert (busy.gres_gpus, busy.gres_used_gpus) == (8, 3)
+
+    ghost = nodes["gpu004"]
+    assert (ghost.state, ghost.flags) == (BaseState.UNKNOWN, frozenset({"DRAIN", "NOT_RESPONDING"}))
+    assert ghost.reason == "syncd: ghost #abc"
+
+
+def test_reason_with_keys_and_no_suffix_falls_back_to_known_keys() -> None:
+    f = split_fields("NodeName=n1 State=DOWN Reason=cable Comment=loose Extra=(null)")
+    assert (f["Reason"], f["Comment"], f["Extra"]) == ("cable", "loose", "(null)")
+
+
+def test_old_style_down_drain_line() -> None:
+    nodes = parse_nodes("NodeName=n1 State=DOWN*+DRAIN Gres=gpu:8 "
+                        "Reason=Not responding [slurm@2026-11-24T10:00:00]")
+    n = nodes["n1"]
+    assert (n.state, n.flags) == (BaseState.DOWN, frozenset({"NOT_RESPONDING", "DRAIN"}))
+    assert (n.reason, n.reason_user) == ("Not responding", "slurm")
+
+
+@pytest.mark.parametrize(
+    ("state", "flags", "kept"),
+    [
+        (BaseState.IDLE, set(), False),
+        (BaseState.IDLE, {"NOT_RESPONDING"}, False),  # 24.11: "Not responding" left over
+        (BaseState.MIXED, {"DRAIN"}, True),
+        (BaseState.IDLE, {"FAIL"}, True),
+        (BaseState.ALLOCATED, {"REBOOT_REQUESTED"}, True),
+        (BaseState.DOWN, set(), True),
+        (BaseState.DOWN, {"NOT_RESPONDING"}, True),
+        (BaseState.UNKNOWN, {"NOT_RESPONDING"}, True),
+    ],
+)
+def test_a_reason_counts_only_while_it_holds_the_node(
+    state: BaseState, flags: set[str], kept: bool,
+) -> None:
+    got = live_reason(state, frozenset(flags), "syncd: test", "root")
+    assert got == (("syncd: test", "root") if kept else ("", ""))

@@ -24,8 +24,11 @@ async def test_forced_pyslurm_fails_loudly(slurm: SlurmSandbox) -> None:
 
 
 def test_sandbox_start_is_idempotent(slurm: SlurmSandbox) -> None:
+    # Without --slurm the sandbox keeps its release; start prints lines to eval.
     out = slurm.script("start", "--nodes", str(len(slurm.nodes)))
-    assert out.strip() == f"export SLURM_CONF={slurm.conf}"
-    assert "slurmd 8/8" in slurm.script("status")
+    assert out.splitlines() == [f"export SLURM_CONF={slurm.conf}",
+                                f"export PATH={slurm.bin_dir}:$PATH"]
+    status = slurm.script("status")
+    assert "slurmd 8/8" in status and f"Slurm {slurm.release};" in status
     with pytest.raises(RuntimeError, match="already running with 8 nodes"):
         slurm.script("start", "--nodes", "9")
