@@ -1,0 +1,152 @@
+"""Slurm -> Kubernetes: which Kubernetes nodes should say that Slurm has them out of service.
+
+The opt-in mirror (``policy.mirror``) is syncd's other direction. A managed node that Slurm holds
+out of service by someone other than syncd (an operator's drain, NHC, slurmctld's own DOWN or
+NOT_RESPONDING) gets syncd's Node condition, and optionally its ``NoSchedule`` taint, so the
+Kubernetes scheduler stops placing pods there and Kubernetes users can see why. syncd's own
+drains are not mirrored: their cause is already in Kubernetes.
+
+No loops: the condition type and the taint key are syncd's alone (config validation keeps them
+out of ``policy.conditions`` and ``policy.drain_taints``, so they are never a cause), and a
+change is returned only where what the Kubernetes node shows differs from what Slurm says, so a
+mark once written is a fixed point. Pure like the planner: the engine writes what this returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
+
+from syncd.core.memory import Memory, NodeMemory
+from syncd.core.model import (
+    BaseState,
+    KubeNode,
+    KubeView,
+    NodeCondition,
+    SlurmNode,
+    SlurmView,
+    Taint,
+)
+from syncd.core.ownership import base_reason, owner_of, owns
+from syncd.core.policy import Policy
+from syncd.core.validate import clean_reason_text
+
+#: Condition messages are free text on the Node object; bounded, so a long Slurm reason
+#: cannot bloat every Node update the watchers of the cluster receive.
+MAX_MESSAGE = 256
+AVAILABLE = ("False", "SlurmAvailable", "Slurm schedules jobs on this node again")
+TAINT_EFFECT = "NoSchedule"
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorChange:
+    """What to write on one Kubernetes node: the condition (None: it is right already) and the
+    taint (True: add it, False: remove it, None: it is right already)."""
+
+    node: str
+    kube_node: str
+    unavailable: bool
+    condition: NodeCondition | None
+    taint: bool | None
+    why: str
+
+    @property
+    def key(self) -> tuple[NodeCondition | None, bool | None]:
+        """Two changes with the same key write the same thing."""
+        return (self.condition, self.taint)
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorPlan:
+    """``unavailable`` counts the managed nodes the mirror marks out of service in Slurm."""
+
+    changes: tuple[MirrorChange, ...]
+    unavailable: int
+
+
+def mirror_taint(policy: Policy) -> Taint:
+    return Taint(key=policy.mirror.taint_key, effect=TAINT_EFFECT)
+
+
+def _word(s: SlurmNode) -> str:
+    """A CamelCase reason for the condition, from how Slurm holds the node out."""
+    if s.state is BaseState.DOWN:
+        return "SlurmDown"
+    if "FAIL" in s.flags:
+        return "SlurmFail"
+    if s.drained:
+        return "SlurmDrain"
+    if s.state is BaseState.FUTURE:
+        return "SlurmFuture"
+    return "SlurmNotResponding"
+
+
+def target(s: SlurmNode | None, m: NodeMemory, policy: Policy) -> tuple[str, str, str] | None:
+    """(status, reason, message) of the condition while Slurm holds the node out of service
+    by someone other than syncd; None while it does not (or it is syncd's own drain)."""
+    if s is None or not s.unavailable or owns(policy, s, m):
+        return None
+    text = base_reason(s.reason) or "no reason given"
+    message = clean_reason_text(f"{owner_of(policy, s, m)}: {text}", limit=MAX_MESSAGE)
+    return ("True", _word(s), message)
+
+
+@lru_cache(maxsize=8)
+def _managed(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def mirror_plan(k8s: KubeView, slurm: SlurmView, memory: Memory, policy: Policy, *,
+                skip: Collection[str] = ()) -> MirrorPlan:
+    """The mirror changes for every managed node with a live Kubernetes node.
+
+    ``skip``: nodes syncd itself just wrote to in Slurm, whose state in ``slurm`` is already
+    old (they are read back shortly and decided then). Nothing is decided on a view that is not
+    synced, or without a Slurm view: what the nodes carry would be unknown.
+    """
+    if not policy.mirror.enabled or not k8s.synced or not slurm.ok:
+        return MirrorPlan((), 0)
+    managed = _managed(policy.managed_nodes)
+    want_taint = policy.mirror.taint
+    changes: list[MirrorChange] = []
+    unavailable = 0
+    for name, k in k8s.nodes.items():
+        if k.gone or managed.fullmatch(name) is None:
+            continue
+        s = slurm.nodes.get(name)
+        if s is not None and not s.unavailable and k.mirror is None and not k.mirror_taint:
+            continue  # the common case, decided without looking further
+        want = target(s, memory.node(name), policy)
+        if want is not None:
+            unavailable += 1
+        if name in skip:
+            continue
+        change = _change(name, k, s, want, policy, want_taint)
+        if change is not None:
+            changes.append(change)
+    return MirrorPlan(tuple(sorted(changes, key=lambda c: c.node)), unavailable)
+
+
+def _change(name: str, k: KubeNode, s: SlurmNode | None, want: tuple[str, str, str] | None,
+            policy: Policy, want_taint: bool) -> MirrorChange | None:
+    condition: NodeCondition | None = None
+    if want is not None and k.mirror != want:
+        condition = NodeCondition(policy.mirror.condition, *want,
+                                  transition=k.mirror is None or k.mirror[0] != want[0])
+    elif want is None and k.mirror is not None and k.mirror != AVAILABLE:
+        condition = NodeCondition(policy.mirror.condition, *AVAILABLE,
+                                  transition=k.mirror[0] != AVAILABLE[0])
+    taint_wanted = want is not None and want_taint
+    taint = None if k.mirror_taint == taint_wanted else taint_wanted
+    if condition is None and taint is None:
+        return None
+    if want is not None:
+        why = f"Slurm has the node out of service ({s.state_text if s else '?'}), {want[2]}"
+    elif s is None:
+        why = "Slurm no longer lists the node"
+    else:
+        why = "Slurm schedules on the node again" if s.unavailable is False else (
+            "the node is out of service by syncd's own drain, whose cause is in Kubernetes")
+    return MirrorChange(name, k.name, want is not None, condition, taint, why)
