@@ -31,11 +31,11 @@ from syncd.core.model import (
 )
 from syncd.core.ownership import base_reason, owner_of, owns
 from syncd.core.policy import Policy
-from syncd.core.validate import clean_reason_text
+from syncd.core.validate import MAX_REASON, clean_reason_text
 
-#: Condition messages are free text on the Node object; bounded, so a long Slurm reason
-#: cannot bloat every Node update the watchers of the cluster receive.
-MAX_MESSAGE = 256
+#: Condition messages are free text on the Node object; bounded (as Slurm reasons are), so a
+#: long reason cannot bloat every Node update the watchers of the cluster receive.
+MAX_MESSAGE = MAX_REASON
 AVAILABLE = ("False", "SlurmAvailable", "Slurm schedules jobs on this node again")
 TAINT_EFFECT = "NoSchedule"
 

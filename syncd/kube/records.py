@@ -35,7 +35,7 @@ class NodeRec:
     mirror_taint: bool = False
 
 
-#: What of the mirror condition is kept: syncd writes at most 256 characters of message, so
+#: What of the mirror condition is kept: syncd writes at most 200 characters of message, so
 #: anything longer is not its text and is rewritten; the bound keeps a record small.
 _MIRROR_TEXT = 300
 
