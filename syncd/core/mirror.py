@@ -15,8 +15,8 @@ mark once written is a fixed point. Pure like the planner: the engine writes wha
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from syncd.core.memory import Memory, NodeMemory
@@ -60,10 +60,13 @@ class MirrorChange:
 
 @dataclass(frozen=True, slots=True)
 class MirrorPlan:
-    """``unavailable`` counts the managed nodes the mirror marks out of service in Slurm."""
+    """``unavailable`` counts the managed nodes the mirror marks out of service in Slurm;
+    ``unresponsive`` is when each node only NOT_RESPONDING was first seen so (pass it to the
+    next call)."""
 
     changes: tuple[MirrorChange, ...]
     unavailable: int
+    unresponsive: Mapping[str, float] = field(default_factory=dict)
 
 
 def mirror_taint(policy: Policy) -> Taint:
@@ -83,10 +86,21 @@ def _word(s: SlurmNode) -> str:
     return "SlurmNotResponding"
 
 
-def target(s: SlurmNode | None, m: NodeMemory, policy: Policy) -> tuple[str, str, str] | None:
+def only_unresponsive(s: SlurmNode) -> bool:
+    """Out of service only because slurmctld has not heard from slurmd: not DOWN (yet), not
+    drained, no FAIL. Every resumed node is so for about a second (docs/runbook.md)."""
+    return (s.not_responding and not s.drained and "FAIL" not in s.flags
+            and s.state not in (BaseState.DOWN, BaseState.FUTURE))
+
+
+def target(s: SlurmNode | None, m: NodeMemory, policy: Policy,
+           unresponsive_for: float = float("inf")) -> tuple[str, str, str] | None:
     """(status, reason, message) of the condition while Slurm holds the node out of service
-    by someone other than syncd; None while it does not (or it is syncd's own drain)."""
+    by someone other than syncd; None while it does not (or it is syncd's own drain, or it
+    has been only unresponsive for less than ``policy.mirror.not_responding_after``)."""
     if s is None or not s.unavailable or owns(policy, s, m):
+        return None
+    if only_unresponsive(s) and unresponsive_for < policy.mirror.not_responding_after:
         return None
     text = base_reason(s.reason) or "no reason given"
     message = clean_reason_text(f"{owner_of(policy, s, m)}: {text}", limit=MAX_MESSAGE)
@@ -99,26 +113,34 @@ def _managed(pattern: str) -> re.Pattern[str]:
 
 
 def mirror_plan(k8s: KubeView, slurm: SlurmView, memory: Memory, policy: Policy, *,
+                now: float = 0.0, unresponsive: Mapping[str, float] | None = None,
                 skip: Collection[str] = ()) -> MirrorPlan:
     """The mirror changes for every managed node with a live Kubernetes node.
 
-    ``skip``: nodes syncd itself just wrote to in Slurm, whose state in ``slurm`` is already
-    old (they are read back shortly and decided then). Nothing is decided on a view that is not
-    synced, or without a Slurm view: what the nodes carry would be unknown.
+    ``now`` and ``unresponsive`` (the previous plan's) time how long a node has been only
+    NOT_RESPONDING. ``skip``: nodes syncd itself just wrote to in Slurm, whose state in
+    ``slurm`` is already old (they are read back shortly and decided then). Nothing is decided
+    on a view that is not synced, or without a Slurm view: what the nodes carry is unknown.
     """
     if not policy.mirror.enabled or not k8s.synced or not slurm.ok:
-        return MirrorPlan((), 0)
+        return MirrorPlan((), 0, dict(unresponsive or {}))
     managed = _managed(policy.managed_nodes)
     want_taint = policy.mirror.taint
     changes: list[MirrorChange] = []
     unavailable = 0
+    seen = unresponsive or {}
+    since: dict[str, float] = {}
     for name, k in k8s.nodes.items():
         if k.gone or managed.fullmatch(name) is None:
             continue
         s = slurm.nodes.get(name)
         if s is not None and not s.unavailable and k.mirror is None and not k.mirror_taint:
             continue  # the common case, decided without looking further
-        want = target(s, memory.node(name), policy)
+        waited = float("inf")
+        if s is not None and only_unresponsive(s):
+            since[name] = seen.get(name, now)
+            waited = now - since[name]
+        want = target(s, memory.node(name), policy, waited)
         if want is not None:
             unavailable += 1
         if name in skip:
@@ -126,7 +148,7 @@ def mirror_plan(k8s: KubeView, slurm: SlurmView, memory: Memory, policy: Policy,
         change = _change(name, k, s, want, policy, want_taint)
         if change is not None:
             changes.append(change)
-    return MirrorPlan(tuple(sorted(changes, key=lambda c: c.node)), unavailable)
+    return MirrorPlan(tuple(sorted(changes, key=lambda c: c.node)), unavailable, since)
 
 
 def _change(name: str, k: KubeNode, s: SlurmNode | None, want: tuple[str, str, str] | None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from syncd.core.memory import Memory
 from syncd.core.mirror import MirrorChange, mirror_plan, mirror_taint
@@ -45,13 +45,16 @@ class Mirroring:
         self.taint = mirror_taint(policy)
         self._sent: dict[str, tuple[object, float]] = {}  # node -> (change key, until)
         self._failures: dict[str, tuple[int, float]] = {}  # node -> (count, retry at)
+        self._unresponsive: Mapping[str, float] = {}  # node -> first seen only NOT_RESPONDING
 
     async def apply(self, k8s: KubeView, slurm: SlurmView, memory: Memory, *,
                     skip: Collection[str] = ()) -> list[DriftEvent]:
         """Write what differs; returns the events of the writes made (or, in dry run, due)."""
-        plan = mirror_plan(k8s, slurm, memory, self.policy, skip=skip)
-        self.metrics.mirrored.set(plan.unavailable)
         now = self.clock.monotonic()
+        plan = mirror_plan(k8s, slurm, memory, self.policy, now=now,
+                           unresponsive=self._unresponsive, skip=skip)
+        self._unresponsive = plan.unresponsive
+        self.metrics.mirrored.set(plan.unavailable)
         pending = {c.node for c in plan.changes}
         for table in (self._sent, self._failures):
             for node in [n for n in table if n not in pending and n not in skip]:

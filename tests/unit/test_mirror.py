@@ -53,8 +53,6 @@ def _applied(k: KubeNode, c: MirrorChange) -> KubeNode:
      "SlurmDrain", "root: fan replacement"),
     (_s(state=BaseState.DOWN, flags=frozenset({"NOT_RESPONDING"}), reason="Not responding",
         reason_user="slurm"), "SlurmDown", "slurmctld (node not responding): Not responding"),
-    (_s(flags=frozenset({"NOT_RESPONDING"})), "SlurmNotResponding",
-     "slurmctld (node not responding): no reason given"),
     (_s(flags=frozenset({"FAIL"}), reason="bad HBM", reason_user="nhc"), "SlurmFail",
      "nhc: bad HBM"),
     (_s(state=BaseState.FUTURE), "SlurmFuture", "unknown user: no reason given"),
@@ -69,6 +67,37 @@ def test_out_of_service_by_someone_else_is_marked(slurm: SlurmNode, word: str,
     assert (c.condition.type, c.condition.status) == ("SlurmNodeUnavailable", "True")
     assert (c.condition.reason, c.condition.message) == (word, message)
     assert c.condition.transition
+
+
+def test_only_not_responding_is_marked_after_not_responding_after() -> None:
+    """slurmctld shows a node it has just resumed as IDLE+NOT_RESPONDING for about a second;
+    that blip is not mirrored, a slurmd silent for not_responding_after (10 s) is."""
+    silent = _s(flags=frozenset({"NOT_RESPONDING"}))
+    view = SlurmView({"gpu001": silent}, boot_time="b")
+    k8s = KubeView({"gpu001": _k()})
+    first = mirror_plan(k8s, view, Memory(), ON, now=100.0)
+    assert first.changes == () and first.unresponsive == {"gpu001": 100.0}
+    early = mirror_plan(k8s, view, Memory(), ON, now=109.9, unresponsive=first.unresponsive)
+    assert early.changes == () and early.unresponsive == {"gpu001": 100.0}
+    late = mirror_plan(k8s, view, Memory(), ON, now=110.0, unresponsive=early.unresponsive)
+    (c,) = late.changes
+    assert c.condition is not None and c.condition.reason == "SlurmNotResponding"
+    assert c.condition.message == "slurmctld (node not responding): no reason given"
+    # Answering again ends the timer; a marked node is cleared at once.
+    back = mirror_plan(KubeView({"gpu001": _applied(_k(), c)}),
+                       SlurmView({"gpu001": _s()}, boot_time="b"), Memory(), ON, now=111.0,
+                       unresponsive=late.unresponsive)
+    assert back.unresponsive == {} and back.changes[0].condition is not None
+    assert back.changes[0].condition.status == "False"
+    # A resume's blip on a marked node clears it rather than keeping it marked.
+    marked = _k(mirror=("True", "SlurmDrain", "root: x"))
+    (clear,) = mirror_plan(KubeView({"gpu001": marked}), view, Memory(), ON, now=5.0).changes
+    assert clear.condition is not None and clear.condition.status == "False"
+    # DOWN, drained or FAIL with NOT_RESPONDING is marked at once.
+    for s in (_s(state=BaseState.DOWN, flags=frozenset({"NOT_RESPONDING"})),
+              _s(flags=frozenset({"NOT_RESPONDING", "DRAIN"}), reason="x", reason_user="a"),
+              _s(flags=frozenset({"NOT_RESPONDING", "FAIL"}))):
+        assert mirror_plan(k8s, SlurmView({"gpu001": s}), Memory(), ON, now=0.0).changes
 
 
 @pytest.mark.parametrize("slurm", [
@@ -154,15 +183,18 @@ _MARKS = st.sampled_from([None, AVAILABLE, ("True", "SlurmDrain", "root: fan"),
                           ("True", "Forged", "someone else wrote this")])
 
 
-@given(slurm=_STATES, mark=_MARKS, tainted=st.booleans(), taint=st.booleans())
+@given(slurm=_STATES, mark=_MARKS, tainted=st.booleans(), taint=st.booleans(),
+       silent_since=st.sampled_from([1000.0, 0.0]))
 def test_a_written_mark_is_a_fixed_point(slurm: SlurmNode, mark: tuple[str, str, str] | None,
-                                         tainted: bool, taint: bool) -> None:
+                                         tainted: bool, taint: bool,
+                                         silent_since: float) -> None:
     policy = replace(ON, mirror=Mirror(enabled=True, taint=taint))
     k = _k(mirror=mark, mirror_taint=tainted)
-    changes = _plan(k, slurm, policy)
+    timing = {"now": 1000.0, "unresponsive": {"gpu001": silent_since}}
+    changes = _plan(k, slurm, policy, **timing)
     if changes:
         after = _applied(k, changes[0])
-        assert _plan(after, slurm, policy) == ()
+        assert _plan(after, slurm, policy, **timing) == ()
         marked = after.mirror is not None and after.mirror[0] == "True"
         assert marked == changes[0].unavailable
         assert after.mirror_taint == (taint and changes[0].unavailable)
@@ -217,4 +249,5 @@ def test_config_keeps_the_marks_from_becoming_causes(mirror: dict[str, Any],
 def test_config_accepts_the_mirror_on() -> None:
     s = load({"policy": {"mirror": {"enabled": True, "taint": True,
                                     "taint_key": "example.com/slurm-out"}}}, {})
-    assert s.policy.mirror == Mirror(True, "SlurmNodeUnavailable", True, "example.com/slurm-out")
+    assert s.policy.mirror == Mirror(True, "SlurmNodeUnavailable", True,
+                                     "example.com/slurm-out", 10.0)
