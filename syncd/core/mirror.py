@@ -164,11 +164,17 @@ def _change(name: str, k: KubeNode, s: SlurmNode | None, want: tuple[str, str, s
     taint = None if k.mirror_taint == taint_wanted else taint_wanted
     if condition is None and taint is None:
         return None
+    return MirrorChange(name, k.name, want is not None, condition, taint, _why(s, want))
+
+
+def _why(s: SlurmNode | None, want: tuple[str, str, str] | None) -> str:
+    if s is None:
+        return "Slurm no longer lists the node"
     if want is not None:
-        why = f"Slurm has the node out of service ({s.state_text if s else '?'}), {want[2]}"
-    elif s is None:
-        why = "Slurm no longer lists the node"
-    else:
-        why = "Slurm schedules on the node again" if s.unavailable is False else (
-            "the node is out of service by syncd's own drain, whose cause is in Kubernetes")
-    return MirrorChange(name, k.name, want is not None, condition, taint, why)
+        return f"Slurm has the node out of service ({s.state_text}), {want[2]}"
+    if not s.unavailable:
+        return "Slurm schedules on the node again"
+    if only_unresponsive(s):
+        return ("slurmd has not answered for less than policy.mirror.not_responding_after "
+                f"({s.state_text})")
+    return "the node is out of service by syncd's own drain, whose cause is in Kubernetes"

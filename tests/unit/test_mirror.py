@@ -93,6 +93,7 @@ def test_only_not_responding_is_marked_after_not_responding_after() -> None:
     marked = _k(mirror=("True", "SlurmDrain", "root: x"))
     (clear,) = mirror_plan(KubeView({"gpu001": marked}), view, Memory(), ON, now=5.0).changes
     assert clear.condition is not None and clear.condition.status == "False"
+    assert "not_responding_after" in clear.why
     # DOWN, drained or FAIL with NOT_RESPONDING is marked at once.
     for s in (_s(state=BaseState.DOWN, flags=frozenset({"NOT_RESPONDING"})),
               _s(flags=frozenset({"NOT_RESPONDING", "DRAIN"}), reason="x", reason_user="a"),
@@ -109,6 +110,12 @@ def test_only_not_responding_is_marked_after_not_responding_after() -> None:
 def test_schedulable_or_syncds_own_drain_is_not_marked(slurm: SlurmNode) -> None:
     assert _plan(_k(), slurm) == ()
     assert _plan(_k(), slurm, TAINTED) == ()
+    # A mark left from before (the node was someone else's) is cleared, saying why.
+    (c,) = _plan(_k(mirror=("True", "SlurmDrain", "root: x"), mirror_taint=True), slurm,
+                 TAINTED)
+    assert c.condition is not None and c.condition.status == "False" and c.taint is False
+    assert c.why.startswith("Slurm schedules" if not slurm.unavailable else "the node is out "
+                            "of service by syncd's own drain")
 
 
 def test_the_taint_follows_the_condition_when_enabled() -> None:
@@ -126,6 +133,7 @@ def test_cleared_in_slurm_sets_the_condition_false_and_removes_the_taint() -> No
     marked = _k(mirror=("True", "SlurmDrain", "root: x"), mirror_taint=True)
     (c,) = _plan(marked, _s(), TAINTED)
     assert not c.unavailable and c.taint is False and c.condition is not None
+    assert c.why == "Slurm schedules on the node again"
     assert (c.condition.status, c.condition.reason, c.condition.message) == AVAILABLE
     assert c.condition.transition
     assert _plan(_applied(marked, c), _s(), TAINTED) == ()
