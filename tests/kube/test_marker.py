@@ -6,6 +6,7 @@ lost), and a refusal is a one-line MarkError saying what the API server said."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,15 @@ import pytest
 from kubernetes_asyncio import client
 
 from syncd.core.model import NodeCondition, Taint
+from syncd.core.policy import ConditionCause, Mirror
 from syncd.core.ports import MarkConflict, MarkError
 from syncd.kube.client import make_api_client
 from syncd.kube.marker import KubeMarker
 from syncd.settings.kube import KubeSettings
 from syncd.sim.client import SimClient
 from syncd.sim.server import SimServer
-from tests.fixtures.kube import READONLY_TOKEN
+from tests.fixtures.kube import READONLY_TOKEN, eventually
+from tests.kube.helpers import POLICY, running
 
 OURS = Taint("syncd.io/slurm-unavailable", "NoSchedule")
 OTHER = {"key": "nvidia.com/gpu", "effect": "NoSchedule", "value": "present"}
@@ -132,3 +135,28 @@ async def test_refusals_and_missing_nodes_are_one_line_mark_errors(
     finally:
         await readonly.close()
     assert "SlurmNodeUnavailable" not in conditions(await node(kube_api, "gpu001"))
+
+
+async def test_the_watcher_sees_the_marks_and_only_as_the_mirrors_state(
+    kube_api: client.ApiClient, sim_client: SimClient
+) -> None:
+    policy = replace(POLICY, mirror=Mirror(enabled=True, taint=True),
+                     conditions=(ConditionCause("KernelDeadlock"),))
+    await sim_client.add_node("gpu001")
+    await sim_client.set_taints("gpu001", [OTHER])
+    changes: list[frozenset[str]] = []
+    async with running(kube_api, policy=policy, changes=changes) as w:
+        await eventually(lambda: w.synced, what="synced")
+        assert w.view().nodes["gpu001"].mirror is None
+        marker = KubeMarker(kube_api)
+        await marker.set_condition("gpu001", DOWN)
+        await marker.set_taint("gpu001", OURS, True)
+
+        def marked() -> bool:
+            k = w.view().nodes["gpu001"]
+            return k.mirror == ("True", "SlurmDrain", "root: fan") and k.mirror_taint
+        await eventually(marked, what="the marks in the view")
+        k = w.view().nodes["gpu001"]
+        assert k.conditions == ()  # never one of the conditions that drain
+        assert {t.key for t in k.taints} == {OTHER["key"], OURS.key}
+        assert any("gpu001" in c for c in changes)  # the engine hears of its own write
