@@ -52,7 +52,8 @@ class Metrics:
                               ["type"], registry=r)
         self.mirrored = Gauge(
             "syncd_mirrored_nodes", "Managed nodes Slurm has out of service by someone other "
-            "than syncd, marked so on their Kubernetes node (policy.mirror).", registry=r)
+            "than syncd: those the mirror marks on their Kubernetes node (policy.mirror).",
+            registry=r)
         self.mirror_writes = Counter(
             "syncd_mirror_writes_total", "Writes of the mirror to Kubernetes nodes, by what "
             "(condition, taint) and outcome (ok, unchanged, conflict, failed).",
