@@ -233,8 +233,45 @@ def _semantic(s: Settings) -> list[str]:
             problems.append(f"policy.conditions[{i}].cause: must use reason-safe characters")
     if p.capacity.max_gpus_per_node < 1:
         problems.append("policy.capacity.max_gpus_per_node: must be 1 or more")
+    problems.extend(_mirror_problems(p))
     problems.extend(s.problems())
     return problems
+
+
+#: Conditions the kubelet owns and rewrites (https://kubernetes.io/docs/reference/node/node-status/#condition).
+_KUBELET_CONDITIONS = frozenset({"Ready", "MemoryPressure", "DiskPressure", "PIDPressure",
+                                 "NetworkUnavailable"})
+#: A taint key is a qualified name: an optional DNS subdomain prefix and a name of at most 63
+#: characters (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set).
+_TAINT_KEY = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
+def _mirror_problems(p: Policy) -> list[str]:
+    """The mirror's marks must be syncd's alone, and never a cause: that is what keeps a mark
+    from draining the node it marks (a loop)."""
+    m = p.mirror
+    out: list[str] = []
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9]{0,62}", m.condition):
+        out.append("policy.mirror.condition: must be a CamelCase condition type such as "
+                   "SlurmNodeUnavailable")
+    elif m.condition in _KUBELET_CONDITIONS:
+        out.append(f"policy.mirror.condition: {m.condition} is the kubelet's condition")
+    if m.condition in {c.type for c in p.conditions}:
+        out.append(f"policy.mirror.condition: {m.condition} is also in policy.conditions; "
+                   "syncd would drain nodes because of its own mark")
+    prefix = m.taint_key.rpartition("/")[0]
+    if not _TAINT_KEY.fullmatch(m.taint_key) or len(prefix) > 253:
+        out.append("policy.mirror.taint_key: must be a taint key such as "
+                   "syncd.io/slurm-unavailable")
+    elif prefix == "kubernetes.io" or prefix.endswith(".kubernetes.io") or prefix == "k8s.io" \
+            or prefix.endswith(".k8s.io"):
+        out.append("policy.mirror.taint_key: keys under kubernetes.io and k8s.io are reserved "
+                   "for Kubernetes")
+    if m.taint_key in p.drain_taints:
+        out.append(f"policy.mirror.taint_key: {m.taint_key} is also in policy.drain_taints; "
+                   "syncd would drain nodes because of its own taint")
+    return out
 
 
 def _closest(key: str, fields: Mapping[str, object]) -> str | None:

@@ -46,6 +46,11 @@ class KubeNode:
     #: Node conditions the policy watches (``policy.conditions``): (type, status, text),
     #: ``text`` being the condition's reason and message, already checked for a Slurm reason.
     conditions: tuple[tuple[str, str, str], ...] = ()
+    #: syncd's own mirror of Slurm's state on this node (``policy.mirror``): its condition as
+    #: (status, reason, message), None when the node has none, and whether a taint with its
+    #: key is there. Read so the mirror writes only what differs; never a cause.
+    mirror: tuple[str, str, str] | None = None
+    mirror_taint: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +157,18 @@ class NodeChange:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeCondition:
+    """One Kubernetes Node condition as syncd writes it (``policy.mirror``). ``transition``:
+    the status changes with this write, so ``lastTransitionTime`` is set to now."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+    transition: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One Slurm write: the same change applied to a hostlist of at most ``batch_size`` nodes.
 
@@ -174,6 +191,7 @@ class EventType(enum.StrEnum):
     BREAKER = "io.syncd.breaker.v1"
     SKIP = "io.syncd.node.skipped.v1"
     OVERFLOW = "io.syncd.outbox.overflow.v1"
+    MIRRORED = "io.syncd.node.mirrored.v1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,23 @@ class WriteBackoff:
 
 
 @dataclass(frozen=True, slots=True)
+class Mirror:
+    """Slurm -> Kubernetes (opt-in): a managed node that Slurm has out of service by someone
+    other than syncd (an operator's drain, NHC, slurmctld's own DOWN or NOT_RESPONDING) gets
+    the Node condition ``condition`` (status True) and, with ``taint``, a ``NoSchedule`` taint
+    with ``taint_key``; both are cleared (condition False, taint removed) when Slurm clears the
+    state. syncd touches no other condition and no other taint. A node only NOT_RESPONDING
+    (not DOWN, not drained) is mirrored once it has been so for ``not_responding_after``:
+    slurmctld shows every resumed node so for about a second (docs/runbook.md, the mirror)."""
+
+    enabled: bool = False
+    condition: str = "SlurmNodeUnavailable"
+    taint: bool = False
+    taint_key: str = "syncd.io/slurm-unavailable"
+    not_responding_after: Seconds = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     drain_after: Seconds = 30.0
     resume_after: Seconds = 60.0
@@ -150,6 +167,7 @@ class Policy:
     write_backoff: WriteBackoff = field(default_factory=WriteBackoff)
     down_on: DownOn = field(default_factory=DownOn)
     conditions: tuple[ConditionCause, ...] = ()
+    mirror: Mirror = field(default_factory=Mirror)
 
 
 def template_pattern(template: str) -> re.Pattern[str]:

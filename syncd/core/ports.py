@@ -10,7 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from syncd.core.model import Action, DriftEvent, KubeView, SlurmNode, SlurmView
+from syncd.core.model import (
+    Action,
+    DriftEvent,
+    KubeView,
+    NodeCondition,
+    SlurmNode,
+    SlurmView,
+    Taint,
+)
 
 
 class SlurmPort(Protocol):
@@ -101,4 +109,30 @@ class LeaseStore(Protocol):
 
     async def replace(self, rec: LeaseRecord) -> None:
         """Overwrite the version ``rec.revision``; raises LeaseConflict when it moved on."""
+        ...
+
+
+class MarkError(Exception):
+    """A Node could not be marked (API server down or refusing, RBAC missing, Node gone)."""
+
+
+class MarkConflict(MarkError):
+    """The Node changed between the read and the write of its taints (HTTP 409); the next
+    pass reads it again and retries."""
+
+
+class NodeMarker(Protocol):
+    """syncd's own marks on Kubernetes Node objects (``policy.mirror``): one condition type and
+    one taint key, and nothing else of the Node is ever written."""
+
+    async def set_condition(self, node: str, condition: NodeCondition) -> None:
+        """Set this one condition in the Node's status (merged by type: the Node's other
+        conditions are left as they are); raises MarkError."""
+        ...
+
+    async def set_taint(self, node: str, taint: Taint, present: bool) -> bool:
+        """Add ``taint`` (present) or remove every taint with its key, leaving all other taints
+        as they are: a read, then a write guarded by the resourceVersion read. Returns False
+        when the Node already was so (nothing written); raises MarkConflict when the Node
+        changed in between, MarkError otherwise."""
         ...

@@ -29,6 +29,7 @@ from syncd.events.outbox import Outbox
 from syncd.events.sinks import make_sinks
 from syncd.kube.client import make_api_client
 from syncd.kube.lease import KubeLeases
+from syncd.kube.marker import KubeMarker
 from syncd.kube.watcher import Watcher
 from syncd.settings import Settings
 from syncd.slurm.select import make_slurm_port
@@ -94,9 +95,11 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
             engine.notify(names)
 
     watcher = Watcher(api, settings.kubernetes, settings.policy, on_change=changed)
+    # The mirror's writer exists only when it is on: syncd writes nothing else to Nodes.
+    marker = KubeMarker(api) if settings.policy.mirror.enabled else None
     engine = build(kube=watcher, slurm=slurm, outbox=outbox, policy=settings.policy,
                    daemon=d, store=StateStore(state_dir), metrics=metrics,
-                   is_leader=elector.is_leader)
+                   is_leader=elector.is_leader, marker=marker)
     if isinstance(elector, LeaderElector):
         e = engine
         elector.on_change = lambda _leading: e.notify()

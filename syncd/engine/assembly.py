@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.core.policy import Policy
-from syncd.core.ports import EventPublisher, KubeSource, SlurmPort
+from syncd.core.ports import EventPublisher, KubeSource, NodeMarker, SlurmPort
 from syncd.engine.clock import LoopClock
 from syncd.engine.executor import Executor
 from syncd.engine.history import History
 from syncd.engine.looping import reconcile_forever
 from syncd.engine.metrics import Metrics
+from syncd.engine.mirroring import Mirroring
 from syncd.engine.operator import OperatorDesk
 from syncd.engine.publishing import Publisher
 from syncd.engine.readmodel import ReadModel
@@ -58,7 +59,9 @@ class Engine:
 
 def build(*, kube: KubeSource, slurm: SlurmPort, outbox: EventPublisher, policy: Policy,
           daemon: DaemonSettings, store: StateStore, metrics: Metrics,
-          is_leader: Callable[[], bool]) -> Engine:
+          is_leader: Callable[[], bool], marker: NodeMarker | None = None) -> Engine:
+    """``marker`` writes the mirror onto Kubernetes nodes; it is used (and needed) only when
+    ``policy.mirror.enabled``."""
     clock = LoopClock()
     shared = Shared(memory=store.load())
     triggers = Triggers(clock, debounce=daemon.debounce, debounce_max=daemon.debounce_max,
@@ -73,7 +76,13 @@ def build(*, kube: KubeSource, slurm: SlurmPort, outbox: EventPublisher, policy:
                              "publisher": publisher, "policy": policy, "shared": shared,
                              "saver": saver, "triggers": triggers, "metrics": metrics,
                              "is_leader": is_leader}
-    reconciler = Reconciler(clock=clock, **parts)
+    mirroring = None
+    if policy.mirror.enabled:
+        if marker is None:
+            raise ValueError("policy.mirror.enabled needs a NodeMarker")
+        mirroring = Mirroring(marker, policy=policy, metrics=metrics, clock=clock,
+                              dry_run=daemon.dry_run, more=triggers.notify)
+    reconciler = Reconciler(clock=clock, mirroring=mirroring, **parts)
     desk = OperatorDesk(**parts)
     model = ReadModel(kube=kube, reader=reader, shared=shared, policy=policy, history=history,
                       clock=clock, is_leader=is_leader, dry_run=daemon.dry_run)

@@ -50,6 +50,14 @@ class Metrics:
                               registry=r)
         self.events = Counter("syncd_events_published_total", "Events written to the outbox.",
                               ["type"], registry=r)
+        self.mirrored = Gauge(
+            "syncd_mirrored_nodes", "Managed nodes Slurm has out of service by someone other "
+            "than syncd: those the mirror marks on their Kubernetes node (policy.mirror).",
+            registry=r)
+        self.mirror_writes = Counter(
+            "syncd_mirror_writes_total", "Writes of the mirror to Kubernetes nodes, by what "
+            "(condition, taint) and outcome (ok, unchanged, conflict, failed).",
+            ["what", "outcome"], registry=r)
 
     def add_live(self, read: Callable[[], dict[str, dict[tuple[str, ...], float]]],
                  labels: dict[str, tuple[str, ...]], help_: dict[str, str]) -> None:

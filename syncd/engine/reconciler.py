@@ -22,6 +22,7 @@ from syncd.core.timers import record_writes
 from syncd.engine.clock import LoopClock
 from syncd.engine.executor import Executor
 from syncd.engine.metrics import Metrics
+from syncd.engine.mirroring import Mirroring
 from syncd.engine.publishing import Publisher
 from syncd.engine.shared import Shared
 from syncd.engine.slurm_reader import SlurmReader
@@ -39,7 +40,7 @@ class Reconciler:
     def __init__(self, *, kube: KubeSource, reader: SlurmReader, executor: Executor,
                  publisher: Publisher, policy: Policy, shared: Shared, saver: StateSaver,
                  triggers: Triggers, metrics: Metrics, clock: LoopClock,
-                 is_leader: Callable[[], bool]) -> None:
+                 is_leader: Callable[[], bool], mirroring: Mirroring | None = None) -> None:
         self.kube = kube
         self.reader = reader
         self.executor = executor
@@ -51,6 +52,7 @@ class Reconciler:
         self.metrics = metrics
         self.clock = clock
         self.is_leader = is_leader
+        self.mirroring = mirroring
         self._problems: frozenset[str] = frozenset()
         self._known: frozenset[str] = frozenset()
         self._known_sizes = (-1, -1)
@@ -109,6 +111,10 @@ class Reconciler:
                                                now=self.clock.now())
         if out.written and not self.executor.dry_run:
             self.triggers.written(out.written, verify_after=VERIFY_AFTER)
+        if self.mirroring is not None:  # Slurm -> Kubernetes, after this pass's Slurm writes
+            events.extend(await self.mirroring.apply(
+                k8s, slurm, self.shared.memory,
+                skip=() if self.executor.dry_run else out.written))
         self.publisher.publish(events)
         self._forget_vanished(k8s, slurm)
 

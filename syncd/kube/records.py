@@ -30,6 +30,14 @@ class NodeRec:
     annotations: Mapping[str, str] = field(default_factory=dict)
     #: (type, status, text) of the conditions the policy watches, sorted by type
     conditions: tuple[tuple[str, str, str], ...] = ()
+    #: syncd's mirror condition (status, reason, message) and whether its taint key is there
+    mirror: tuple[str, str, str] | None = None
+    mirror_taint: bool = False
+
+
+#: What of the mirror condition is kept: syncd writes at most 200 characters of message, so
+#: anything longer is not its text and is rewritten; the bound keeps a record small.
+_MIRROR_TEXT = 300
 
 
 def _frozen(counts: dict[str, int]) -> Mapping[str, int]:
@@ -39,17 +47,27 @@ def _frozen(counts: dict[str, int]) -> Mapping[str, int]:
 def parse_node(
     obj: Mapping[str, Any], resources: Sequence[str], keep_label: str, keep_annotation: str,
     conditions: frozenset[str] = frozenset(),
+    mirror: tuple[str, str] = ("", ""),
 ) -> tuple[NodeRec, list[str]]:
-    """A node record and warnings about bogus quantities (those resources are left out)."""
+    """A node record and warnings about bogus quantities (those resources are left out).
+
+    ``mirror`` is (condition type, taint key) of ``policy.mirror``, empty when it is off: only
+    that condition and that key are read for it.
+    """
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     ready = False
     watched: list[tuple[str, str, str]] = []
+    mirror_type, mirror_key = mirror
+    marked: tuple[str, str, str] | None = None
     for cond in status.get("conditions") or ():
         kind = cond.get("type")
         if kind == "Ready":
             ready = cond.get("status") == "True"
+        elif mirror_type and kind == mirror_type:
+            marked = (str(cond.get("status", "")), str(cond.get("reason") or "")[:_MIRROR_TEXT],
+                      str(cond.get("message") or "")[:_MIRROR_TEXT])
         elif kind in conditions:
             # Free text from whoever set the condition: only reason-safe characters of it
             # ever reach a Slurm reason.
@@ -78,6 +96,8 @@ def parse_node(
             if keep_annotation in annotations else {}
         ),
         conditions=tuple(sorted(watched)),
+        mirror=marked,
+        mirror_taint=bool(mirror_key) and any(t.key == mirror_key for t in taints),
     )
     return rec, [f"node {rec.name}: capacity {w}" for w in warn_c] + [
         f"node {rec.name}: allocatable {w}" for w in warn_a

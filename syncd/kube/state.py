@@ -138,7 +138,7 @@ class ClusterState:
             cordoned=rec.cordoned, taints=rec.taints, gpu_capacity=rec.capacity,
             gpu_allocatable=rec.allocatable,
             gpu_held=MappingProxyType(dict(held)) if held else EMPTY, gone=live is None,
-            conditions=rec.conditions,
+            conditions=rec.conditions, mirror=rec.mirror, mirror_taint=rec.mirror_taint,
         )
 
     def expire_tombstones(self) -> None:

@@ -50,6 +50,8 @@ class Watcher:
         self._skips: deque[str] = deque(maxlen=1000)
         self.resources = tuple(dict.fromkeys(r.name for r in policy.gpu_resources))
         self._conditions = frozenset(c.type for c in policy.conditions)
+        m = policy.mirror
+        self._mirror = (m.condition, m.taint_key) if m.enabled else ("", "")
         self.slurm_pods = parse_label_selector(settings.slurm_pod_selector)
         rule = settings.name_mapping
         self._keep_label = rule.key if rule.mode == "label" else ""
@@ -88,7 +90,7 @@ class Watcher:
 
     def _parse_node(self, obj: dict[str, Any]) -> Any:
         rec, warnings = parse_node(obj, self.resources, self._keep_label, self._keep_annotation,
-                                   self._conditions)
+                                   self._conditions, self._mirror)
         self._warn(warnings)
         return rec
 

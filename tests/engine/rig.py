@@ -13,7 +13,7 @@ from syncd.engine.assembly import Engine, build
 from syncd.engine.metrics import Metrics
 from syncd.engine.state import StateStore
 from syncd.settings.daemon import DaemonSettings
-from tests.fixtures.fakes import MemoryKube, MemorySlurm, Recorder
+from tests.fixtures.fakes import MemoryKube, MemoryMarker, MemorySlurm, Recorder
 
 NODES = ("gpu001", "gpu002", "gpu003", "gpu004")
 POLICY = Policy(capacity=Capacity(hold_jobs=False), causes=Causes(no_kubernetes_node=False),
@@ -28,6 +28,7 @@ class Rig:
     engine: Engine
     metrics: Metrics
     leader: list[bool] = field(default_factory=lambda: [True])
+    marker: MemoryMarker | None = None
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -42,11 +43,15 @@ async def running(tmp: Path, *, policy: Policy = POLICY, dry_run: bool = False,
                   nodes: tuple[str, ...] = NODES) -> AsyncIterator[Rig]:
     kube, slurm, events, metrics = MemoryKube(nodes), MemorySlurm(nodes), Recorder(), Metrics()
     flag = [leader]
+    marker = MemoryMarker(kube) if policy.mirror.enabled else None
     engine = build(kube=kube, slurm=slurm, outbox=events, policy=policy,
                    daemon=DaemonSettings(state_dir=str(tmp), dry_run=dry_run, debounce=0.05,
                                          resync_every=300.0, slurm_probe_every=15.0),
-                   store=StateStore(tmp), metrics=metrics, is_leader=lambda: flag[0])
-    rig = Rig(kube, slurm, events, engine, metrics, flag)
+                   store=StateStore(tmp), metrics=metrics, is_leader=lambda: flag[0],
+                   marker=marker)
+    if marker is not None:
+        marker.on_change = engine.notify  # what the watcher does for a Node that changed
+    rig = Rig(kube, slurm, events, engine, metrics, flag, marker)
     tasks = [asyncio.create_task(c) for c in engine.loops().values()] if start else []
     try:
         yield rig

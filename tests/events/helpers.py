@@ -91,6 +91,13 @@ def every_type(node: str) -> list[DriftEvent]:
                    {"state": "open", "why": "30% drains", "withheld": [node]}),
         DriftEvent(EventType.SKIP, node, {"why": "bad label", "value": "x", "source": "label a/b"}),
         DriftEvent(EventType.OVERFLOW, "", {"sink": "redis", "dropped": 3, "why": "test"}),
+        DriftEvent(EventType.MIRRORED, node, {
+            "kubernetes_node": node, "state": "unavailable", "why": "drained by root",
+            "condition": {"type": "SlurmNodeUnavailable", "status": "True",
+                          "reason": "SlurmDrain", "message": "root: fan"},
+            "taint": {"key": "syncd.io/slurm-unavailable", "effect": "NoSchedule",
+                      "present": True},
+            "outcome": "ok", "error": "", "slurm": slurm_json(slurm(node))}),
     ]
 
 

@@ -147,6 +147,7 @@ MODES: dict[str, dict[str, Any]] = {
     },
     "sidecar": {"mode": "sidecar"},
     "sidecar-monitored": {"mode": "sidecar", "serviceMonitor": {"enabled": True}},
+    "mirror": {"config": {"policy": {"mirror": {"enabled": True, "taint": True}}}},
 }
 
 
@@ -327,6 +328,22 @@ def test_rbac_is_least_privilege(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["standalone", "sidecar"])
+def test_node_patch_rights_only_with_the_mirror(mode: str) -> None:
+    """policy.mirror writes syncd's condition (nodes/status) and its taint key (nodes); the
+    ClusterRole can patch nodes only when it is enabled, and still reads nothing more."""
+    read = (("",), ("nodes", "pods"), ("get", "list", "watch"), ())
+    for off in ({}, {"enabled": False}, {"enabled": False, "taint": True}):
+        docs = render({"mode": mode, "config": {"policy": {"mirror": off}}})
+        assert rules(one(docs, "ClusterRole")) == [read]
+    docs = render({"mode": mode, "config": {"policy": {"mirror": {"enabled": True}}}})
+    assert rules(one(docs, "ClusterRole")) == [
+        read, (("",), ("nodes/status",), ("patch",), ()), (("",), ("nodes",), ("patch",), ())]
+    assert load_rendered(docs).policy.mirror.enabled is True
+    # The Role is unchanged: the mirror needs nothing in the namespace.
+    assert rules(one(docs, "Role")) == rules(one(render({"mode": mode}), "Role"))
+
+
+@pytest.mark.parametrize("mode", ["standalone", "sidecar"])
 def test_bindings_grant_the_roles_to_syncds_service_account_only(mode: str) -> None:
     docs = render({"mode": mode})
     account = one(docs, "ServiceAccount")["metadata"]
@@ -432,6 +449,7 @@ BAD_VALUES = {
     "root allowed": {"podSecurityContext": {"runAsNonRoot": False}},
     "non-text pod label": {"sidecar": {"podSelector": {"tier": 1}}},
     "probe threshold zero": {"probes": {"liveness": {"failureThreshold": 0}}},
+    "mirror switch not a boolean": {"config": {"policy": {"mirror": {"enabled": "yes"}}}},
 }
 
 

@@ -42,6 +42,13 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- default (include "syncd.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
+{{/* "true" when config.policy.mirror.enabled: the mirror writes to Nodes and needs RBAC. */}}
+{{- define "syncd.mirror" -}}
+{{- $policy := get (.Values.config | default dict) "policy" | default dict -}}
+{{- $mirror := get $policy "mirror" | default dict -}}
+{{- if eq (toString (get $mirror "enabled")) "true" -}}true{{- else -}}false{{- end -}}
+{{- end -}}
+
 {{- define "syncd.image" -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
