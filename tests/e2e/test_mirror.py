@@ -17,8 +17,8 @@ import pytest
 import redis
 from kubernetes_asyncio import client
 
+from kubesim.client import SimClient
 from syncd.events.schemas import validate_event
-from syncd.sim.client import SimClient
 from tests.e2e.kit import Syncd, child_env, new_port, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.slurm import SlurmSandbox, running_sandbox

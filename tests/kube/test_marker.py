@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from kubesim.client import SimClient
+from kubesim.server import SimServer
 from syncd.core.model import NodeCondition, Taint
 from syncd.core.policy import ConditionCause, Mirror
 from syncd.core.ports import MarkConflict, MarkError
 from syncd.kube.client import make_api_client
 from syncd.kube.marker import KubeMarker
 from syncd.settings.kube import KubeSettings
-from syncd.sim.client import SimClient
-from syncd.sim.server import SimServer
 from tests.fixtures.kube import READONLY_TOKEN, eventually
 from tests.kube.helpers import POLICY, running
 
