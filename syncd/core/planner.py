@@ -7,13 +7,14 @@ no I/O and reads no clock; ``now`` is seconds since the epoch, given by the call
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from syncd.core.batching import batch
+from syncd.core.breaker import Candidate, drain_candidate, recent
+from syncd.core.breaker import decide as decide_breaker
 from syncd.core.capacity import (
     desired_features,
     desired_hold,
@@ -22,7 +23,7 @@ from syncd.core.capacity import (
     templates,
 )
 from syncd.core.causes import assess
-from syncd.core.memory import EMPTY_NODE, BreakerMemory, Memory, NodeMemory
+from syncd.core.memory import EMPTY_NODE, Memory, NodeMemory
 from syncd.core.model import (
     Action,
     ActionKind,
@@ -35,7 +36,7 @@ from syncd.core.model import (
     SlurmNode,
     SlurmView,
 )
-from syncd.core.ownership import base_reason, make_reason, owns, slurmctld_unresponsive
+from syncd.core.ownership import base_reason, owns, slurmctld_unresponsive
 from syncd.core.policy import Policy
 from syncd.core.snapshots import kube_json, slurm_json
 from syncd.core.timers import resume_at
@@ -56,14 +57,6 @@ class Plan:
         return not self.changes and not self.events and not self.withheld
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    change: NodeChange
-    gpus: int
-    flap_level: int
-    flap_until: float
-
-
 @lru_cache(maxsize=8)
 def _managed(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -79,7 +72,7 @@ def plan(
     managed = _managed(policy.managed_nodes)
     owned = owned_feature_pattern(policy, memory.feature_templates)
     changes: list[NodeChange] = []
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     events: list[DriftEvent] = []
     new_nodes: dict[str, NodeMemory] = dict(memory.nodes)
     restarted = bool(memory.slurm_boot_time) and slurm.boot_time != memory.slurm_boot_time
@@ -138,8 +131,8 @@ def plan(
             events.append(_drift_event(name, k, None, [drift_key]))
             new_nodes[name] = replace(m, drift_key=drift_key)
 
-    breaker, withheld, admitted, breaker_events = _breaker(
-        memory.breaker, candidates, k8s, slurm, policy, managed_count, now
+    breaker, withheld, admitted, breaker_events = decide_breaker(
+        memory.breaker, candidates, k8s, policy, managed_count, now
     )
     events.extend(breaker_events)
     for cand in admitted:
@@ -179,7 +172,7 @@ def _node(
     policy: Policy,
     owned: re.Pattern[str],
     now: float,
-) -> tuple[NodeMemory, list[NodeChange], _Candidate | None, list[str]]:
+) -> tuple[NodeMemory, list[NodeChange], Candidate | None, list[str]]:
     changes: list[NodeChange] = []
     drift: list[str] = []
     if k is not None and not k.gone and refused_gpu_count(k, s, policy):
@@ -191,7 +184,7 @@ def _node(
     else:
         refused = False
     a = assess(k, m, policy, now)
-    cand: _Candidate | None = None
+    cand: Candidate | None = None
     ours = owns(policy, s, m)
 
     drains = m.drains
@@ -199,7 +192,7 @@ def _node(
     # dry run or a failed write never makes a node look like it flaps.
     seen_drained = ours
     if seen_drained and not m.drained_seen:
-        drains = (*_recent(m.drains, now, policy.flap.window), now)
+        drains = (*recent(m.drains, now, policy.flap.window), now)
     m2 = m
     if (
         a.not_ready_since != m.not_ready_since
@@ -233,17 +226,17 @@ def _node(
         kind = ActionKind.DOWN if a.down else ActionKind.DRAIN
         if not s.unavailable:
             drift.append("schedulable")
-            cand = _drain_candidate(name, s, m2, a.causes, policy, now, kind)
+            cand = drain_candidate(name, s, m2, a.causes, policy, now, kind)
         elif slurmctld_unresponsive(s):
             # Unschedulable only until its slurmd answers again; drained now, it comes back
             # drained instead of open to jobs while Kubernetes still says no.
             drift.append("unresponsive")
-            cand = _drain_candidate(name, s, m2, a.causes, policy, now, kind)
+            cand = drain_candidate(name, s, m2, a.causes, policy, now, kind)
         elif a.down and ours and s.state is not BaseState.DOWN:
             # syncd's own drain, and now the machine is gone for good: DOWN, so slurmctld
             # fails and requeues the jobs still "running" there at once.
             drift.append("not_down")
-            cand = _drain_candidate(name, s, m2, a.causes, policy, now, kind)
+            cand = drain_candidate(name, s, m2, a.causes, policy, now, kind)
         # Any other unavailable node that is not ours (an operator's drain or DOWN, FAIL) is
         # left exactly as it is: draining it would overwrite someone else's reason.
     elif ours and not m2.manual:
@@ -275,96 +268,6 @@ def _idle(m: NodeMemory, now: float) -> bool:
     """No timer of the node's is running, so equal inputs mean the same (empty) decision."""
     return (m.not_ready_since is None and m.clear_since is None and m.gone_since is None
             and m.condition_since is None and m.retry_at <= now)
-
-
-def _recent(times: tuple[float, ...], now: float, window: float) -> tuple[float, ...]:
-    return tuple(t for t in times if now - t < window)
-
-
-def _drain_candidate(
-    name: str, s: SlurmNode, m: NodeMemory, causes: tuple[str, ...], policy: Policy, now: float,
-    kind: ActionKind = ActionKind.DRAIN,
-) -> _Candidate:
-    recent = _recent(m.drains, now, policy.flap.window)
-    cause = causes[0]
-    why = "; ".join(causes)
-    level = m.flap_level if recent else 0
-    flap_until = m.flap_until
-    if len(recent) + 1 > policy.flap.max_drains:
-        level += 1
-        backoff = min(policy.flap.backoff_base * 2 ** (level - 1), policy.flap.backoff_max)
-        flap_until = now + backoff
-        cause = f"flapping, {cause}"
-        why += (f"; drained {len(recent) + 1} times in {policy.flap.window:.0f}s, "
-                f"stays drained at least {backoff:.0f}s")
-    reason = make_reason(policy, name, cause)
-    if kind is ActionKind.DOWN:
-        why += "; set DOWN so its jobs requeue now (policy.down_on)"
-    change = NodeChange(name, kind, why=why, reason=reason)
-    return _Candidate(change, s.gres_gpus, level, flap_until)
-
-
-def _breaker(
-    b: BreakerMemory,
-    candidates: list[_Candidate],
-    k8s: KubeView,
-    slurm: SlurmView,
-    policy: Policy,
-    managed_count: int,
-    now: float,
-) -> tuple[BreakerMemory, list[_Candidate], list[_Candidate], list[DriftEvent]]:
-    """Decide which drain candidates go through; returns (memory, withheld, admitted, events)."""
-    cfg = policy.breaker
-    events: list[DriftEvent] = []
-    window = tuple(d for d in b.drains if now - d[0] < cfg.window)
-    stale = not k8s.synced
-    if stale != b.withholding_stale:
-        events.append(DriftEvent(EventType.BREAKER, "", {
-            "state": "stale" if stale else "fresh",
-            "why": "Kubernetes view is not synced; drains withheld" if stale
-            else "Kubernetes view is synced again; drains allowed",
-            "withheld": [c.change.node for c in candidates] if stale else [],
-        }))
-    if stale:
-        return replace(b, drains=window, withholding_stale=True), candidates, [], events
-    b = replace(b, drains=window, withholding_stale=False)
-    if not cfg.enabled or not candidates:
-        return _admit(b, candidates, now), [], candidates, events
-
-    if b.open and cfg.auto_reset_after > 0 and now - b.opened_at >= cfg.auto_reset_after:
-        events.append(DriftEvent(EventType.BREAKER, "", {
-            "state": "closed", "why": f"auto reset after {cfg.auto_reset_after:.0f}s",
-            "withheld": []}))
-        # Closing by timer keeps the window's drains: the bound still holds across it.
-        b = BreakerMemory(drains=b.drains)
-    if b.open:
-        return b, candidates, [], events
-
-    counted = {n for _, n, _ in window}
-    fresh = [c for c in candidates if c.change.node not in counted]
-    nodes = len(counted) + len(fresh)
-    gpus = sum(g for _, _, g in window) + sum(c.gpus for c in fresh)
-    limit = max(math.floor(managed_count * cfg.max_drain_percent / 100.0), cfg.min_nodes)
-    if nodes > limit or gpus > cfg.max_drain_gpus:
-        why = (f"{nodes} drains ({gpus} GPUs) within {cfg.window:.0f}s would exceed the limit "
-               f"of {limit} nodes ({cfg.max_drain_percent:g}% of {managed_count}, at least "
-               f"{cfg.min_nodes}) or "
-               f"{cfg.max_drain_gpus} GPUs")
-        events.append(DriftEvent(EventType.BREAKER, "", {
-            "state": "open", "why": why,
-            "withheld": sorted(c.change.node for c in candidates)}))
-        return replace(b, open=True, opened_at=now, why=why), candidates, [], events
-    return _admit(b, candidates, now), [], candidates, events
-
-
-def _admit(b: BreakerMemory, admitted: list[_Candidate], now: float) -> BreakerMemory:
-    """Record admitted drains; a node drained again keeps only its latest time, so it stays
-    counted for a full window after its last drain."""
-    if not admitted:
-        return b
-    again = {c.change.node for c in admitted}
-    kept = tuple(d for d in b.drains if d[1] not in again)
-    return replace(b, drains=kept + tuple((now, c.change.node, c.gpus) for c in admitted))
 
 
 def _capacity_why(k: KubeNode, policy: Policy) -> str:

@@ -4,7 +4,6 @@ against the real slurmctld. Events go to a recording publisher (our own port).""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from kubesim.client import SimClient
-from syncd.core.model import ActionKind, DriftEvent, EventType, KubeView
+from syncd.core.model import ActionKind, EventType, KubeView
 from syncd.core.policy import Capacity, Causes, Policy
 from syncd.core.ports import KubeSource
 from syncd.engine.assembly import Engine, build
@@ -22,27 +21,11 @@ from syncd.kube.watcher import Watcher
 from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings, NameMapping
 from syncd.slurm.scontrol import ScontrolPort
+from tests.fixtures.fakes import Recorder
 from tests.fixtures.slurm import SlurmSandbox
 from tests.fixtures.waiting import eventually
 
 ANNOTATION = "slurm.example.com/node"
-
-
-class Recorder:
-    """An EventPublisher that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[DriftEvent] = []
-        self.removed: list[str] = []
-
-    def publish(self, events: Sequence[DriftEvent]) -> None:
-        self.events.extend(events)
-
-    def remove_node(self, node: str, why: str = "node removed") -> None:
-        self.removed.append(node)
-
-    def of(self, kind: EventType) -> list[DriftEvent]:
-        return [e for e in self.events if e.type is kind]
 
 
 @pytest.fixture
