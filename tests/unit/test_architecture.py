@@ -65,3 +65,9 @@ def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, line: str
     target.write_text(re.sub(r"\n\n\n", f"\n{line}  # noqa\n\n\n", text, count=1))
     r = _lint(tmp_path)
     assert r.returncode != 0 and "BROKEN" in r.stdout, r.stdout[-2000:]
+
+
+def test_no_module_of_the_product_is_over_300_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "syncd").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 300}
+    assert long == {}  # one job per module: split a module that grows past this
