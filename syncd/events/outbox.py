@@ -53,13 +53,14 @@ __all__ = ["Outbox", "SinkStats"]
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(slots=True)
 class SinkStats:
     """Counters of one sink since this process started, for metrics."""
 
     delivered: int = 0
     failed: int = 0  # failed delivery attempts (each is retried)
-    dropped: int = 0  # events the spool bound dropped before this sink received them
+    dropped: int = 0  # events lost before this sink got them (spool bound, memory buffer)
     healthy: bool = False  # the last delivery attempt succeeded
 
 
