@@ -1,0 +1,202 @@
+"""The spool writer: publish() queues, durable() waits, intents and settles, holes, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd.core.model import DriftEvent, EventType
+from syncd.events import Outbox, Spool, SpooledEvent, make_sinks, validate_event
+from syncd.settings.events import EventsSettings
+from tests.events.helpers import numbered, read_stream, settings
+from tests.fixtures.brokers import Addr
+
+
+@asynccontextmanager
+async def opened(cfg: EventsSettings, spool: Path, *, clock: Callable[[], float] | None = None,
+                 sinks: bool = False) -> AsyncIterator[Outbox]:
+    """An outbox; with ``sinks`` also delivering (``run()``), else only spooling."""
+    extra = {"clock": clock} if clock else {}
+    outbox = Outbox(cfg, cluster="c", instance="i", spool_dir=spool,
+                    sinks=make_sinks(cfg, client_id="writer-test") if sinks else [], **extra)
+    task = asyncio.create_task(outbox.run()) if sinks else None
+    try:
+        yield outbox
+    finally:
+        await outbox.aclose(flush_timeout=5 if sinks else 0.1)
+        if task is not None:
+            await task
+
+
+def stored(spool: Path) -> list[tuple[int, dict[str, Any]]]:
+    db = sqlite3.connect(spool / Spool.FILENAME)
+    try:
+        rows = db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall()
+    finally:
+        db.close()
+    return [(int(seq), json.loads(body)) for seq, body in rows]
+
+
+async def test_publish_queues_and_durable_waits_until_all_is_in_the_spool(tmp_path: Path) -> None:
+    async with opened(settings(), tmp_path / "spool") as outbox:
+        for start in range(0, 1000, 20):
+            outbox.publish(numbered(20, start=start))
+        await outbox.durable()
+        rows = stored(tmp_path / "spool")
+        assert [seq for seq, _ in rows] == list(range(1, 1001))
+        assert [body["data"]["why"] for _, body in rows] == [f"n={i}" for i in range(1000)]
+        assert [int(body["sequence"]) for _, body in rows] == list(range(1, 1001))
+        stats = outbox.spool_stats()
+        assert (stats.written, stats.buffered, stats.dropped, stats.failing) == (1000, 0, 0, False)
+        await outbox.durable()  # nothing queued: returns at once
+        assert outbox.health() == (True, "spool writable")
+        assert outbox.writes_allowed()
+
+
+async def test_intents_survive_a_restart_and_settle_removes_them_with_its_events(
+    tmp_path: Path,
+) -> None:
+    now = [1_000.0]
+    spool = tmp_path / "spool"
+    async with opened(settings(), spool, clock=lambda: now[0]) as outbox:
+        await outbox.intend("drain:gpu-01", {"action": "drain", "nodes": ["gpu-01"]})
+        now[0] += 1
+        await outbox.intend("drain:gpu-02", {"action": "drain", "nodes": ["gpu-02"], "n": 1})
+        assert [(i.key, i.created) for i in outbox.open_intents()] == [
+            ("drain:gpu-01", 1_000.0), ("drain:gpu-02", 1_001.0)]
+        await outbox.settle("drain:gpu-01", numbered(2))
+        assert [i.key for i in outbox.open_intents()] == ["drain:gpu-02"]
+        now[0] += 1
+        await outbox.intend("drain:gpu-02", {"action": "drain", "nodes": ["gpu-02"], "n": 2})
+        await outbox.settle("never-intended", numbered(1, start=2))  # appends, no error
+    assert [body["data"]["why"] for _, body in stored(spool)] == ["n=0", "n=1", "n=2"]
+    async with opened(settings(), spool) as again:
+        intents = again.open_intents()
+        assert [(i.key, i.record, i.created) for i in intents] == [
+            ("drain:gpu-02", {"action": "drain", "nodes": ["gpu-02"], "n": 2}, 1_002.0)]
+        await again.settle("drain:gpu-02", [])  # no outcome events: only deletes
+        assert again.open_intents() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "record", "message"),
+    [
+        ("", {}, "non-empty"),
+        ("k", {"when": object()}, "'k': record is not JSON-compatible"),
+        ("k", {"ratio": float("nan")}, "'k': record is not JSON-compatible"),
+    ],
+)
+async def test_bad_intents_get_a_one_line_error(
+    tmp_path: Path, key: str, record: dict[str, object], message: str
+) -> None:
+    async with opened(settings(), tmp_path / "spool") as outbox:
+        with pytest.raises(ValueError, match=message) as caught:
+            await outbox.intend(key, record)
+        assert "\n" not in str(caught.value)
+        with pytest.raises(ValueError, match="non-empty"):
+            await outbox.settle("", [])
+        assert outbox.open_intents() == []
+
+
+async def test_an_event_whose_data_is_not_json_is_logged_counted_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = DriftEvent(EventType.SKIP, "gpu-01", {"why": "x", "value": object(), "source": "s"})
+    async with opened(settings(), tmp_path / "spool") as outbox:
+        outbox.publish([*numbered(1), bad, *numbered(1, start=1)])
+        await outbox.durable()
+        assert outbox.spool_stats().unencodable == 1
+    assert [seq for seq, _ in stored(tmp_path / "spool")] == [1, 3]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "skipped event 2" in errors[0].getMessage()
+
+
+async def test_a_burst_over_the_memory_buffer_is_dropped_and_announced(
+    redis_addr: Addr, redis_stream: str, tmp_path: Path
+) -> None:
+    """The bound holds even while the disk is fine: the newest events beyond it are dropped,
+    keep their sequence numbers (consumers see the jump) and an overflow event says so."""
+    cfg = settings(redis_url=redis_addr.redis_url, stream=redis_stream, memory_buffer=5)
+    async with opened(cfg, tmp_path / "spool", sinks=True) as outbox:
+        outbox.publish(numbered(20))
+        await outbox.durable()
+        outbox.publish(numbered(1, start=20))
+        assert await outbox.flush(timeout=20)
+        assert outbox.stats()["redis"].dropped == 15
+        assert outbox.spool_stats().dropped == 15
+        assert outbox.backlog() == {"redis": 0}
+    received = read_stream(redis_addr.redis_url, redis_stream)
+    assert [int(e["sequence"]) for e in received] == [1, 2, 3, 4, 5, 21, 22]
+    assert [e["data"]["why"] for e in received[:5]] == [f"n={i}" for i in range(5)]
+    notice = received[5]
+    validate_event(notice)
+    assert notice["type"] == EventType.OVERFLOW
+    data = notice["data"]
+    assert {k: data[k] for k in ("sink", "dropped", "cause", "first_sequence",
+                                 "last_sequence")} == {
+        "sink": "redis", "dropped": 15, "cause": "memory_buffer", "first_sequence": 6,
+        "last_sequence": 20}
+    assert received[6]["data"]["why"] == "n=20"
+
+
+def test_holes_in_the_sequence_are_not_counted_as_events(tmp_path: Path) -> None:
+    def row(seq: int) -> SpooledEvent:
+        return SpooledEvent(seq, f"id{seq}", "t", "", 0.0, "{}")
+
+    spool = Spool(tmp_path, fsync="off", sinks=["a", "b"])
+    spool.write([row(1), row(2), row(5), row(6)])  # 3 and 4 were dropped in memory
+    spool.write([row(9)])  # and 7, 8
+    assert len(spool) == 5
+    assert spool.backlog() == {"a": 5, "b": 5}
+    assert spool.move_cursor("a", 5)
+    assert not spool.move_cursor("a", 4)
+    assert spool.backlog() == {"a": 2, "b": 5}  # the cursor moves in memory at once
+    spool.write()
+    assert spool.pending("b", upto=6) == 4
+    assert spool.trim(max_events=1, older_than=-1.0) == {"a": 1, "b": 4}
+    assert [e.seq for e in spool.read("b", 10)] == [9]
+    with pytest.raises(ValueError, match="upwards"):
+        spool.write([row(8)])
+    spool.close()
+    again = Spool(tmp_path, fsync="off", sinks=["a", "b"])
+    assert (len(again), again.backlog(), again.last) == (1, {"a": 1, "b": 1}, 9)
+    again.close()
+
+
+def test_a_spool_from_before_intents_opens_and_gains_the_table(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / Spool.FILENAME)
+    db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,"
+               " type TEXT NOT NULL, subject TEXT NOT NULL, created REAL NOT NULL,"
+               " body TEXT NOT NULL)")
+    db.execute("CREATE TABLE cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+    db.execute("INSERT INTO events VALUES (1, 'a', 't', '', 0, '{}'), (2, 'b', 't', '', 0, '{}')")
+    db.execute("INSERT INTO cursors VALUES ('redis', 1)")
+    db.commit()
+    db.close()
+    spool = Spool(tmp_path, fsync="batch", sinks=["redis"])
+    assert spool.backlog() == {"redis": 1}
+    assert spool.open_intents() == []
+    spool.write(intents=[("k", "{}", 1.0)])
+    assert spool.open_intents() == [("k", "{}", 1.0)]
+    spool.close()
+
+
+@pytest.mark.parametrize("policy", ["batch", "always"])
+async def test_settle_under_each_policy_stores_all_its_events(tmp_path: Path, policy: str) -> None:
+    async with opened(settings(fsync=policy), tmp_path / "spool") as outbox:
+        await outbox.intend("k", {"a": 1})
+        outbox.publish(numbered(3))
+        await outbox.settle("k", numbered(3, start=3))
+        assert outbox.open_intents() == []
+        assert outbox.spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert [body["data"]["why"] for _, body in stored(tmp_path / "spool")] == [
+        f"n={i}" for i in range(6)]
