@@ -16,6 +16,7 @@ called with that lock held).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,9 +26,19 @@ from syncd.core.model import DriftEvent
 from syncd.events.overflow import Gap
 from syncd.events.spool import SpooledEvent
 
-__all__ = ["Entry", "EventQueue", "SpoolStats"]
+__all__ = ["Entry", "EventQueue", "SpoolStats", "complete"]
 
 log = logging.getLogger("syncd.events.outbox")
+
+
+def complete(future: cf.Future[None], error: BaseException | None = None) -> None:
+    """Complete ``future`` (from any thread) unless its waiter gave up: an awaiting task that
+    is cancelled cancels it, and setting a cancelled future raises."""
+    with contextlib.suppress(cf.InvalidStateError):
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 @dataclass(slots=True)
@@ -162,7 +173,7 @@ class EventQueue:
         keep = []
         for n, future in self._waiters:
             if n <= stored:
-                future.set_result(None)
+                complete(future)
             else:
                 keep.append((n, future))
         self._waiters = keep
@@ -171,5 +182,5 @@ class EventQueue:
 
     def fail_waiters(self, error: BaseException) -> None:
         for _, future in self._waiters:
-            future.set_exception(error)
+            complete(future, error)
         self._waiters = []

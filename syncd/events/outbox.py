@@ -10,10 +10,8 @@ lane had not received, an ``io.syncd.outbox.overflow.v1`` event and the ``droppe
 say how many. A cursor moves only after the broker acknowledged the batch, so a crash
 re-sends at most the batch in flight: at-least-once, dedupe on ``id``.
 
-For Slurm writes the outbox is also a write-ahead log (:class:`syncd.core.ports.WriteAheadLog`):
-``intend`` stores what is about to be written before the call, ``settle`` stores the outcome
-events and deletes the intent in one transaction, ``open_intents`` lists what a crashed run
-left. While the spool cannot be written, ``on_spool_failure`` decides (see the writer).
+It is also the write-ahead log of Slurm writes (:class:`syncd.core.ports.WriteAheadLog`,
+docs/events.md); while the spool cannot be written, ``on_spool_failure`` decides.
 
 Wiring in the daemon::
 
@@ -139,13 +137,13 @@ class Outbox:
 
     def writes_allowed(self) -> bool:
         """False while ``on_spool_failure: hold`` holds Slurm writes (the spool fails)."""
-        return self.settings.on_spool_failure != "hold" or not self._writer.failing()
+        return self.settings.on_spool_failure != "hold" or not self._writer.health.failing
 
     # -- health and numbers --------------------------------------------------------------
 
     def health(self) -> tuple[bool, str]:
         """(ok, reason) for /readyz: not ok while the spool cannot be written."""
-        return not self._writer.failing(), self._writer.reason()
+        return not self._writer.health.failing, self._writer.health.reason()
 
     def spool_stats(self) -> SpoolStats:
         """A copy of the writer's counters (failures, outages, buffered, dropped, ...)."""
@@ -181,7 +179,8 @@ class Outbox:
         finally:
             for sink in self.sinks:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(sink.close(), timeout=3.0)
+                    async with asyncio.timeout(3.0):
+                        await sink.close()
                 self._stats[sink.name].healthy = False
             self._running = False
             self._stopped.set()
@@ -201,7 +200,8 @@ class Outbox:
                 await self._progress.wait()
 
         try:
-            await asyncio.wait_for(wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await wait()
         except TimeoutError:
             return False
         return True
@@ -223,17 +223,12 @@ class Outbox:
         self._stats[sink].dropped += count
 
     def _notify(self) -> None:
-        """Something was stored: wake the lanes and flush (from any thread)."""
+        """Something was stored: wake the lanes and flush (called by the writer thread)."""
         loop = self._loop
         if loop is None:
             return
-        events = [*self._wake.values(), self._progress]
-        if _running_loop() is loop:
-            for event in events:
-                event.set()
-            return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to wake
-            for event in events:
+            for event in [*self._wake.values(), self._progress]:
                 loop.call_soon_threadsafe(event.set)
 
     async def _lane(self, sink: Sink) -> None:
@@ -264,8 +259,12 @@ class Outbox:
                     sent = await self._deliver_one_batch(sink)
             stats.healthy = stats.healthy or sent > 0
             if sent == 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
+                # that comes as the event is set (https://github.com/python/cpython/issues/86296),
+                # and a lane that ignores its cancel never lets aclose() finish.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=HOUSEKEEPING_EVERY)
+                    async with asyncio.timeout(HOUSEKEEPING_EVERY):
+                        await wake.wait()
 
     async def _deliver_one_batch(self, sink: Sink) -> int:
         """Read the next batch after the cursor (re-read on every retry, since the bound may
@@ -289,10 +288,3 @@ def _record_json(key: str, record: Mapping[str, object]) -> str:
         return json.dumps(dict(record), separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"intent {key!r}: record is not JSON-compatible: {exc}") from None
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

@@ -1,4 +1,4 @@
-"""The ``io.syncd.outbox.overflow.v1`` notices: what the outbox says when it loses events.
+"""Losing events on purpose, and saying so: the spool bound and the overflow notices.
 
 Two causes, both announced to every sink, after the newest events: the spool bound dropped
 events a sink had not received yet, or the spool could not be written and the memory buffer
@@ -7,15 +7,19 @@ was full, so events were numbered but never stored (a :class:`Gap` in the sequen
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from syncd.core.events import OverflowCause, OverflowData
 from syncd.core.model import DriftEvent
 from syncd.events.envelope import rfc3339
+from syncd.events.spool import Spool
 from syncd.settings.events import EventsSettings
 
-__all__ = ["Gap", "memory_notices", "spool_bound_notices"]
+__all__ = ["Gap", "apply_bound", "memory_notices", "spool_bound_notices"]
+
+log = logging.getLogger("syncd.events.outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,25 @@ class Gap:
     @property
     def count(self) -> int:
         return self.last - self.first + 1
+
+
+def apply_bound(spool: Spool, settings: EventsSettings, now: float, *, check_age: bool
+                ) -> dict[str, int]:
+    """Trim ``spool`` to ``spool_max_events``/``spool_max_age`` (with ``check_age``, only once
+    its oldest event is too old); returns, and logs, what each sink lost."""
+    if check_age:
+        oldest = spool.oldest_created()
+        if oldest is None or oldest >= now - settings.spool_max_age:
+            return {}
+    try:
+        lost = spool.trim(max_events=settings.spool_max_events,
+                          older_than=now - settings.spool_max_age)
+    except Exception as exc:  # the disk refused: tried again at the next housekeeping
+        log.warning("outbox: could not apply the spool bound: %s", exc)
+        return {}
+    for sink, count in sorted(lost.items()):
+        log.warning("outbox: spool bound dropped %d event(s) not yet sent to %s", count, sink)
+    return lost
 
 
 def spool_bound_notices(lost: Mapping[str, int], settings: EventsSettings) -> list[DriftEvent]:

@@ -13,14 +13,11 @@ read on a second connection and move cursors in memory only (``move_cursor``); t
 ``write`` persists them. A short lock guards the in-memory state and is never held for I/O.
 
 fsync policy (``EventsSettings.fsync``), mapped onto SQLite's ``synchronous`` pragma
-(https://www.sqlite.org/pragma.html#pragma_synchronous, WAL section):
-
-- ``off``: ``synchronous=NORMAL``; a commit is a write() into the WAL with no fsync. It
-  survives a crash of the process, not of the host: a power loss may lose the last commits
-  (never corrupts the file).
-- ``batch``: ``synchronous=FULL``: one fsync per transaction, however many events it holds.
-- ``always``: ``synchronous=FULL`` and the writer makes one transaction per event.
-
+(https://www.sqlite.org/pragma.html#pragma_synchronous, WAL section): ``off`` is
+``synchronous=NORMAL``, a commit is a write() into the WAL with no fsync, which survives a
+crash of the process but maybe not a power loss (that never corrupts the file); ``batch`` is
+``synchronous=FULL``, one fsync per transaction however many events it holds; ``always`` is
+the same, and the writer makes one transaction per event.
 Transactions that only move cursors are never fsynced (see :meth:`Spool.write`).
 """
 
@@ -154,10 +151,7 @@ class Spool:
                 db.execute("DELETE FROM events WHERE seq <= ?", (floor,))
             db.execute("COMMIT")
         except BaseException:
-            # SQLite rolls back by itself on SQLITE_FULL and some I/O errors.
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
+            _rollback(db)
             raise
         finally:
             if cursors_only:
@@ -218,9 +212,7 @@ class Spool:
             db.execute("DELETE FROM events WHERE seq <= ?", (cut,))
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
+            _rollback(db)
             raise
         with self._state:
             for sink in lost:
@@ -275,8 +267,7 @@ class Spool:
             return self._rows(self._cursors[sink], min(upto, self._last))
 
     def cursor(self, sink: str) -> int:
-        with self._state:
-            return self._cursors[sink]
+        return self._cursors[sink]
 
     @property
     def last(self) -> int:
@@ -298,3 +289,10 @@ class Spool:
         with self._read_lock:
             self._reader.close()
         self._db.close()
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """SQLite has rolled back by itself on SQLITE_FULL and some I/O errors."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from syncd.core.model import DriftEvent
 from syncd.core.ports import SpoolUnavailable
-from syncd.events.buffer import Entry, EventQueue, SpoolStats
+from syncd.events.buffer import Entry, EventQueue, SpoolStats, complete
 from syncd.events.health import SpoolHealth
-from syncd.events.overflow import Gap, memory_notices, spool_bound_notices
+from syncd.events.overflow import Gap, apply_bound, memory_notices, spool_bound_notices
 from syncd.events.spool import IntentRow, Spool
 from syncd.events.transactions import encode_entry, plan
 from syncd.settings.events import EventsSettings
@@ -75,6 +75,7 @@ class SpoolWriter:
 
     def enqueue(self, events: Sequence[DriftEvent], created: float) -> None:
         with self._cond:
+            self._open()
             self._queue.admit(events, created)
             self._cond.notify()
 
@@ -84,9 +85,9 @@ class SpoolWriter:
         future: cf.Future[None] = cf.Future()
         with self._cond:
             if self._queue.done():
-                future.set_result(None)
-            elif self.health.failing:
-                future.set_exception(SpoolUnavailable(self.reason()))
+                complete(future)
+            elif self.health.failing or self._stop_at is not None:
+                complete(future, SpoolUnavailable(self.health.reason()))
             else:
                 self._queue.wait_all(future)
         return future
@@ -94,13 +95,14 @@ class SpoolWriter:
     def settle(self, key: str, events: Sequence[DriftEvent], created: float) -> cf.Future[None]:
         future: cf.Future[None] = cf.Future()
         with self._cond:
+            self._open()
             entry = self._queue.admit(events, created, key)
             if entry is None:
                 why = f"memory buffer full; events dropped and intent {key!r} left open"
-                future.set_exception(SpoolUnavailable(why))
+                complete(future, SpoolUnavailable(why))
             elif self.health.failing:
-                why = f"{self.reason()}; intent {key!r} settles once the spool is written"
-                future.set_exception(SpoolUnavailable(why))
+                why = f"{self.health.reason()}; intent {key!r} settles once the spool is written"
+                complete(future, SpoolUnavailable(why))
             else:
                 self._queue.wait_for(entry.n, future)
             self._cond.notify()
@@ -110,8 +112,9 @@ class SpoolWriter:
         """Stored in the next transaction; an intent is never held back by a back-off."""
         future: cf.Future[None] = cf.Future()
         with self._cond:
+            self._open()
             if self.health.dead:
-                future.set_exception(SpoolUnavailable(self.reason()))
+                complete(future, SpoolUnavailable(self.health.reason()))
             else:
                 self._waiting.intents.append(((key, record, created), future))
                 self._retry_now = True
@@ -123,11 +126,15 @@ class SpoolWriter:
         future: cf.Future[None] = cf.Future()
         with self._cond:
             if self.health.failing:
-                future.set_result(None)
+                complete(future)
             else:
                 self._waiting.cursors.append(future)
                 self._cond.notify()
         return future
+
+    def _open(self) -> None:
+        if self._stop_at is not None:
+            raise RuntimeError("the outbox is closed")
 
     def allocated(self) -> int:
         """The last sequence number given out."""
@@ -139,12 +146,6 @@ class SpoolWriter:
         with self._cond:
             return self._queue.settled_upto()
 
-    def failing(self) -> bool:
-        return self.health.failing
-
-    def reason(self) -> str:
-        return self.health.reason()
-
     def stop(self, timeout: float) -> bool:
         """Write what is queued (for up to ``timeout`` s), then end; False if the thread is
         still busy (then the spool must stay open). What could not be written is logged."""
@@ -155,7 +156,8 @@ class SpoolWriter:
         with self._cond:
             left = self.stats.buffered
         if left:
-            log.error("outbox: %d event(s) never reached the spool (%s)", left, self.reason())
+            log.error("outbox: %d event(s) never reached the spool (%s)", left,
+                      self.health.reason())
         return not self._thread.is_alive()
 
     def _notices(self, gap: Gap) -> list[DriftEvent]:
@@ -174,7 +176,7 @@ class SpoolWriter:
             log.exception("outbox: spool writer stopped")
             with self._cond:
                 self.health.dead = f"{type(exc).__name__}: {exc}"
-                self._fail_waiters(SpoolUnavailable(self.reason()), cursors_too=True)
+                self._fail_waiters(SpoolUnavailable(self.health.reason()), cursors_too=True)
 
     def _cycle(self) -> bool:
         with self._cond:
@@ -197,19 +199,21 @@ class SpoolWriter:
         if finish:
             self._last_cursors()
             for future in cursors:
-                future.set_result(None)
+                complete(future)
             return False
         ok = self._write(entries, intents) if retry and work else not self.stats.failing
         for future in cursors:
-            future.set_result(None)
-        if ok and time.monotonic() >= self._housekeeping_at:
+            complete(future)
+        housekeeping = time.monotonic() >= self._housekeeping_at
+        if housekeeping:  # also while failing: the wait above must not spin on it
             self._housekeeping_at = time.monotonic() + HOUSEKEEPING_EVERY
+        if ok and housekeeping:
             self._bound(check_age=True)
         elif ok and any(not e.notice for e in entries) and (
                 len(self.spool) > self.settings.spool_max_events):
             self._bound(check_age=False)
         if ok:
-            self._resolve()
+            self._resolve(stored=bool(entries))
         return True
 
     def _write(self, entries: list[Entry], intents: list[tuple[IntentRow, cf.Future[None]]]
@@ -228,7 +232,7 @@ class SpoolWriter:
                 return False
             if pending:
                 for _, future in intents:
-                    future.set_result(None)
+                    complete(future)
                 pending = []
             self._committed(txn.done, len(txn.rows))
         with self._cond:
@@ -240,51 +244,41 @@ class SpoolWriter:
             self._queue.committed(entries)
             self.stats.written += rows
 
-    def _resolve(self) -> None:
-        """Wake who waited for what is now stored (after the bound, so its counts show)."""
+    def _resolve(self, *, stored: bool) -> None:
+        """Wake who waited for what is now stored (after the bound, so its counts show);
+        the lanes and flush() only when something was."""
         with self._cond:
             self._queue.resolve()
             self._cond.notify()
-        self._on_commit()
+        if stored:
+            self._on_commit()
 
     def _failed(self, exc: Exception, intents: list[cf.Future[None]]) -> None:
         with self._cond:
             self.health.failed(exc)
-            unavailable = SpoolUnavailable(self.reason())
+            unavailable = SpoolUnavailable(self.health.reason())
             for future in intents:
-                future.set_exception(unavailable)
+                complete(future, unavailable)
             self._fail_waiters(unavailable, cursors_too=False)
 
     def _fail_waiters(self, error: SpoolUnavailable, *, cursors_too: bool) -> None:
         self._queue.fail_waiters(error)
         if cursors_too:
             for _, future in self._waiting.intents:
-                future.set_exception(error)
+                complete(future, error)
             for cursor_future in self._waiting.cursors:
-                cursor_future.set_result(None)
+                complete(cursor_future)
             self._waiting.intents, self._waiting.cursors = [], []
 
     def _bound(self, *, check_age: bool) -> None:
         """Apply the spool bound; every sink that lost events gets told, after the newest."""
-        max_age = self.settings.spool_max_age
-        if check_age:
-            oldest = self.spool.oldest_created()
-            if oldest is None or oldest >= self._clock() - max_age:
-                return
-        try:
-            lost = self.spool.trim(max_events=self.settings.spool_max_events,
-                                   older_than=self._clock() - max_age)
-        except Exception as exc:  # retried at the next housekeeping
-            log.warning("outbox: could not apply the spool bound: %s", exc)
-            return
-        for sink, count in sorted(lost.items()):
+        lost = apply_bound(self.spool, self.settings, self._clock(), check_age=check_age)
+        for sink, count in lost.items():
             self._on_dropped(sink, count)
-            log.warning("outbox: spool bound dropped %d event(s) not yet sent to %s", count, sink)
         if lost:
             with self._cond:
                 self._queue.admit(spool_bound_notices(lost, self.settings), self._clock(),
                                   notice=True)
-                self._cond.notify()
 
     def _last_cursors(self) -> None:
         if not self.stats.failing:

@@ -100,7 +100,9 @@ async def test_sigkill_between_intend_and_settle_leaves_the_intent_open(
     await outbox.settle("k3", [outcome(3, 1), outcome(3, 2)])
     assert outbox.open_intents() == []
     await outbox.aclose(flush_timeout=0.1)
-    assert check(spool, restart(spool), intended=4) == (set(), 4)
+    again = restart(spool)
+    assert check(spool, again, intended=4) == (set(), 4)
+    await again.aclose(flush_timeout=0.1)
 
 
 async def test_sigkill_after_settle_leaves_the_events_and_no_intent(tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from syncd.core.model import DriftEvent, EventType
+from syncd.core.ports import WriteAheadLog
 from syncd.events import Outbox, Spool, SpooledEvent, make_sinks, validate_event
 from syncd.settings.events import EventsSettings
-from tests.events.helpers import numbered, read_stream, settings
+from tests.events.helpers import numbered, read_stream, settings, wait_until
 from tests.fixtures.brokers import Addr
 
 
@@ -59,6 +60,15 @@ async def test_publish_queues_and_durable_waits_until_all_is_in_the_spool(tmp_pa
         await outbox.durable()  # nothing queued: returns at once
         assert outbox.health() == (True, "spool writable")
         assert outbox.writes_allowed()
+        port: WriteAheadLog = outbox  # mypy checks the Outbox against the port
+        assert port.open_intents() == []
+    with pytest.raises(RuntimeError, match="closed"):
+        outbox.publish(numbered(1))
+    with pytest.raises(RuntimeError, match="closed"):
+        await outbox.intend("k", {})
+    with pytest.raises(RuntimeError, match="closed"):
+        await outbox.settle("k", [])
+    await outbox.durable()  # nothing was left queued
 
 
 async def test_intents_survive_a_restart_and_settle_removes_them_with_its_events(
@@ -200,3 +210,22 @@ async def test_settle_under_each_policy_stores_all_its_events(tmp_path: Path, po
         assert outbox.spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert [body["data"]["why"] for _, body in stored(tmp_path / "spool")] == [
         f"n={i}" for i in range(6)]
+
+
+async def test_a_waiter_that_gives_up_does_not_stop_the_writer(tmp_path: Path) -> None:
+    """A task cancelled while it awaits durable() cancels the future the writer completes
+    later; the writer must shrug that off (it used to die of InvalidStateError)."""
+    async with opened(settings(fsync="always"), tmp_path / "spool") as outbox:
+        outbox.publish(numbered(300))  # one fsync each: the writer is busy for a while
+        waiter = asyncio.create_task(outbox.durable())
+        await wait_until(lambda: outbox.spool_stats().written > 0, timeout=20,
+                         what="the writer to be under way")
+        assert not waiter.done(), "the writer finished too soon for this test: publish more"
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        outbox.publish(numbered(1, start=300))
+        await outbox.durable()
+        await outbox.intend("k", {})
+        assert outbox.health() == (True, "spool writable")
+    assert len(stored(tmp_path / "spool")) == 301
