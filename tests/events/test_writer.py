@@ -229,3 +229,16 @@ async def test_a_waiter_that_gives_up_does_not_stop_the_writer(tmp_path: Path) -
         await outbox.intend("k", {})
         assert outbox.health() == (True, "spool writable")
     assert len(stored(tmp_path / "spool")) == 301
+
+
+def test_the_new_settings_are_checked_with_one_line_each() -> None:
+    from syncd.config import ConfigError, load
+
+    with pytest.raises(ConfigError) as caught:
+        load({"events": {"on_spool_failure": "panic", "memory_buffer": 0}}, env={})
+    assert caught.value.problems == [
+        "events.on_spool_failure: must be one of continue, hold",
+        "events.memory_buffer: must be 1 or more",
+    ]
+    loaded = load({"events": {"on_spool_failure": "hold", "memory_buffer": 50}}, env={})
+    assert (loaded.events.on_spool_failure, loaded.events.memory_buffer) == ("hold", 50)
