@@ -2,12 +2,13 @@
 
 Sequence numbers are given here, at ``publish()``, so the order consumers see is the order of
 the calls. Normally the queue holds what the writer has not committed yet (microseconds to
-milliseconds); while the spool cannot be written it is the memory buffer of
-``on_spool_failure``, bounded by ``memory_buffer``. Beyond the bound the *newest* events are
-dropped, whole calls at a time for a settle (its events and the intent deletion must share
-one transaction). Dropped events keep their sequence numbers, so the drops form one
-contiguous :class:`Gap` per outage, which consumers see as a jump and which is announced, once
-something fits again, by overflow notices queued over the bound.
+milliseconds) and is not bounded: a burst waits for the disk, as the synchronous publish()
+of old did (``await durable()`` is the back-pressure). While the spool cannot be written
+(``limited``) it is the memory buffer of ``on_spool_failure``, bounded by ``memory_buffer``.
+Beyond the bound the *newest* events are dropped, a settle's all or none (its events and the
+intent deletion share one transaction). Dropped events keep their sequence numbers, so the
+drops form one contiguous :class:`Gap` per outage, which consumers see as a jump and which
+is announced, once something fits again, by overflow notices queued over the bound.
 
 Not thread-safe by itself: the writer guards it with its condition (every method here is
 called with that lock held).
@@ -89,6 +90,14 @@ class EventQueue:
         self._notices, self._clock = notices, clock
         self._gap: Gap | None = None
         self._waiters: list[tuple[int, cf.Future[None]]] = []
+        self.limited = False  # see limit()
+        self._warned = False
+
+    def limit(self, on: bool) -> None:
+        """While the spool fails (``on``), ``capacity`` bounds the queue; one warning each time."""
+        self.limited = on
+        if not on:
+            self._warned = False
 
     def __bool__(self) -> bool:
         return bool(self._entries)
@@ -97,7 +106,8 @@ class EventQueue:
               *, notice: bool = False) -> Entry | None:
         """Queue what fits (a settle whole or not at all); number the rest and drop it.
         Returns the entry queued, None when nothing was."""
-        room = len(events) if notice else self._capacity - self._stats.buffered
+        bounded = self.limited and not notice
+        room = self._capacity - self._stats.buffered if bounded else len(events)
         take = min(len(events), max(room, 0))
         if settles is not None and take < len(events):
             take = 0
@@ -116,8 +126,11 @@ class EventQueue:
             self._stats.dropped += count
             if self._gap is None:
                 self._gap = Gap(first, first + count - 1, created, created)
-                log.warning("outbox: memory buffer full (%d events) while the spool fails; "
-                            "dropping new events until it is written again", self._capacity)
+                if not self._warned:
+                    self._warned = True
+                    log.warning("outbox: memory buffer full (%d events) while the spool "
+                                "fails; dropping new events until there is room",
+                                self._capacity)
             else:
                 self._gap = Gap(self._gap.first, first + count - 1, self._gap.first_time,
                                 created)

@@ -237,6 +237,7 @@ class SpoolWriter:
             self._committed(txn.done, len(txn.rows))
         with self._cond:
             self.health.recovered()
+            self._queue.limit(False)
         return True
 
     def _committed(self, entries: list[Entry], rows: int) -> None:
@@ -256,6 +257,7 @@ class SpoolWriter:
     def _failed(self, exc: Exception, intents: list[cf.Future[None]]) -> None:
         with self._cond:
             self.health.failed(exc)
+            self._queue.limit(True)
             unavailable = SpoolUnavailable(self.health.reason())
             for future in intents:
                 complete(future, unavailable)

@@ -16,9 +16,11 @@ import pytest
 from syncd.core.model import DriftEvent, EventType
 from syncd.core.ports import WriteAheadLog
 from syncd.events import Outbox, Spool, SpooledEvent, make_sinks, validate_event
+from syncd.events.buffer import EventQueue, SpoolStats
+from syncd.events.envelope import encode, envelope
+from syncd.events.overflow import Gap, memory_notices
 from syncd.settings.events import EventsSettings
-from tests.events.helpers import numbered, read_stream, settings, wait_until
-from tests.fixtures.brokers import Addr
+from tests.events.helpers import numbered, settings, wait_until
 
 
 @asynccontextmanager
@@ -130,32 +132,53 @@ async def test_an_event_whose_data_is_not_json_is_logged_counted_and_skipped(
     assert "skipped event 2" in errors[0].getMessage()
 
 
-async def test_a_burst_over_the_memory_buffer_is_dropped_and_announced(
-    redis_addr: Addr, redis_stream: str, tmp_path: Path
+async def test_a_burst_over_the_memory_buffer_waits_while_the_spool_is_healthy(
+    tmp_path: Path,
 ) -> None:
-    """The bound holds even while the disk is fine: the newest events beyond it are dropped,
-    keep their sequence numbers (consumers see the jump) and an overflow event says so."""
-    cfg = settings(redis_url=redis_addr.redis_url, stream=redis_stream, memory_buffer=5)
-    async with opened(cfg, tmp_path / "spool", sinks=True) as outbox:
-        outbox.publish(numbered(20))
+    """The bound is for a failing spool: a healthy one takes any burst (late, not lost)."""
+    async with opened(settings(memory_buffer=5), tmp_path / "spool") as outbox:
+        outbox.publish(numbered(200))
         await outbox.durable()
-        outbox.publish(numbered(1, start=20))
-        assert await outbox.flush(timeout=20)
-        assert outbox.stats()["redis"].dropped == 15
-        assert outbox.spool_stats().dropped == 15
-        assert outbox.backlog() == {"redis": 0}
-    received = read_stream(redis_addr.redis_url, redis_stream)
-    assert [int(e["sequence"]) for e in received] == [1, 2, 3, 4, 5, 21, 22]
-    assert [e["data"]["why"] for e in received[:5]] == [f"n={i}" for i in range(5)]
-    notice = received[5]
-    validate_event(notice)
-    assert notice["type"] == EventType.OVERFLOW
-    data = notice["data"]
-    assert {k: data[k] for k in ("sink", "dropped", "cause", "first_sequence",
-                                 "last_sequence")} == {
-        "sink": "redis", "dropped": 15, "cause": "memory_buffer", "first_sequence": 6,
-        "last_sequence": 20}
-    assert received[6]["data"]["why"] == "n=20"
+        assert outbox.spool_stats().dropped == 0
+    assert [seq for seq, _ in stored(tmp_path / "spool")] == list(range(1, 201))
+
+
+def test_a_full_queue_drops_the_newest_in_gaps_and_announces_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The memory buffer while the spool fails (EventQueue.limit), without a disk: the
+    dropped keep their numbers, a settle goes whole or not at all, and each gap is told, over
+    the bound and per sink, as soon as something fits again or the queue has drained."""
+    stats = SpoolStats()
+    gaps: list[Gap] = []
+
+    def notices(gap: Gap) -> list[DriftEvent]:
+        gaps.append(gap)
+        return memory_notices(gap, ["redis", "mqtt"], 5)
+
+    queue = EventQueue(next_seq=1, capacity=5, stats=stats, notices=notices, clock=lambda: 9.0)
+    queue.limit(True)
+    assert queue.admit(numbered(3), 1.0) is not None  # 1..3
+    assert queue.admit(numbered(3, start=3), 2.0, "k1") is None  # 4..6 do not all fit: dropped
+    entry = queue.admit(numbered(4, start=6), 3.0)  # 2 fit: the gap is told (7, 8) first
+    assert entry is not None and (entry.seq, len(entry.events)) == (9, 2)  # 11, 12 dropped
+    assert (stats.buffered, stats.dropped, queue.allocated()) == (7, 5, 12)
+    assert gaps == [Gap(4, 6, 2.0, 2.0)]
+    queue.committed(queue.take(100))
+    queue.resolve()  # drained: the second gap is told
+    assert gaps == [Gap(4, 6, 2.0, 2.0), Gap(11, 12, 3.0, 3.0)]
+    told = queue.take(100)
+    assert len(told) == 1 and told[0].notice and told[0].seq == 13
+    datas = [dict(e.data) for e in told[0].events]
+    assert [(d["sink"], d["dropped"], d["first_sequence"], d["last_sequence"]) for d in datas] \
+        == [("redis", 2, 11, 12), ("mqtt", 2, 11, 12)]
+    for i, event in enumerate(told[0].events):
+        validate_event(json.loads(encode(envelope(event, source="syncd://c/i", sequence=13 + i,
+                                                  timestamp=9.0))))
+    assert sum("memory buffer full" in r.getMessage() for r in caplog.records) == 1
+    queue.limit(False)
+    assert queue.admit(numbered(50), 4.0) is not None  # a healthy spool: no bound
+    assert stats.dropped == 5
 
 
 def test_holes_in_the_sequence_are_not_counted_as_events(tmp_path: Path) -> None:
