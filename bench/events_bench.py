@@ -93,8 +93,7 @@ async def main(args: argparse.Namespace) -> None:
             for label, redis_on, mqtt_on in (("redis+mqtt", True, True), ("redis", True, False),
                                              ("mqtt", False, True)):
                 cfg = replace(base, fsync=fsync, redis=replace(base.redis, enabled=redis_on),
-                              mqtt=replace(base.mqtt, enabled=mqtt_on),
-                              memory_buffer=len(events))  # a burst far above a reconcile's
+                              mqtt=replace(base.mqtt, enabled=mqtt_on))
                 count = events if fsync != "always" else events[: max(1, len(events) // 5)]
                 r = await one_run(cfg, count, args.per_publish)
                 print(f"{fsync:<8} {label:<12} {r['publish']:>10.0f} {r['end_to_end']:>13.0f}",
