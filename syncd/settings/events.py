@@ -77,8 +77,9 @@ class EventsSettings:
     ``on_spool_failure`` says what happens while the spool cannot be written (disk full, I/O
     error, read-only), like auditd's ``disk_full_action``: ``continue`` keeps up to
     ``memory_buffer`` events in memory (the newest beyond it are dropped and announced by an
-    overflow event; the bound applies only while the spool fails) and Slurm writes go on; ``hold`` buffers the same way but
-    ``writes_allowed()`` is False, so the engine holds its Slurm writes until the spool works.
+    overflow event; the bound applies only while the spool fails) and Slurm writes go on;
+    ``hold`` buffers the same way but ``writes_allowed()`` is False, so the engine holds its
+    Slurm writes until the spool works.
     """
 
     spool_dir: str = ""
