@@ -68,7 +68,7 @@ class EventPublisher(Protocol):
     """Durably accepts events; delivery to the sinks happens later, in order."""
 
     def publish(self, events: Sequence[DriftEvent]) -> None:
-        """Append to the local spool (never blocks on a broker); raises only on disk failure."""
+        """Queue for the local spool (never blocks on disk or broker); see WriteAheadLog.durable."""
         ...
 
     def remove_node(self, node: str, why: str = "node removed") -> None:
@@ -135,4 +135,44 @@ class NodeMarker(Protocol):
         as they are: a read, then a write guarded by the resourceVersion read. Returns False
         when the Node already was so (nothing written); raises MarkConflict when the Node
         changed in between, MarkError otherwise."""
+        ...
+
+
+class SpoolUnavailable(Exception):
+    """The spool cannot be written now (disk full, I/O error, read-only): not durable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A Slurm write about to be made, stored before the call; ``created`` is epoch seconds."""
+
+    key: str
+    record: Mapping[str, object]
+    created: float
+
+
+class WriteAheadLog(Protocol):
+    """Durability for Slurm writes: an intent before the call, the outcome events after it.
+
+    Every coroutine here raises SpoolUnavailable instead of waiting for a failing spool.
+    """
+
+    async def durable(self) -> None:
+        """Returns once every event published before the call is in the spool (per fsync)."""
+        ...
+
+    async def intend(self, key: str, record: Mapping[str, object]) -> None:
+        """Store the intent ``key`` (JSON-compatible ``record``) durably, before the write."""
+        ...
+
+    async def settle(self, key: str, events: Sequence[DriftEvent]) -> None:
+        """Spool the outcome events and delete the intent, in one transaction."""
+        ...
+
+    def open_intents(self) -> list[Intent]:
+        """Intents never settled (left by a crashed run), oldest first."""
+        ...
+
+    def writes_allowed(self) -> bool:
+        """False while Slurm writes must wait (``on_spool_failure: hold`` and a failing spool)."""
         ...

@@ -99,7 +99,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
     marker = KubeMarker(api) if settings.policy.mirror.enabled else None
     engine = build(kube=watcher, slurm=slurm, outbox=outbox, policy=settings.policy,
                    daemon=d, store=StateStore(state_dir), metrics=metrics,
-                   is_leader=elector.is_leader, marker=marker)
+                   is_leader=elector.is_leader, marker=marker, wal=outbox)
     if isinstance(elector, LeaderElector):
         e = engine
         elector.on_change = lambda _leading: e.notify()
@@ -107,7 +107,8 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
 
     http = Api(engine.model, engine.desk, metrics,
                Guard(allowed_uids=d.operator_uids, token=token),
-               identity=identity, holder=lambda: elector.holder)
+               identity=identity, holder=lambda: elector.holder,
+               health=lambda: {"spool": outbox.health()})
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
     host, _, port = d.listen.rpartition(":")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.core.policy import Policy
-from syncd.core.ports import EventPublisher, KubeSource, NodeMarker, SlurmPort
+from syncd.core.ports import EventPublisher, KubeSource, NodeMarker, SlurmPort, WriteAheadLog
 from syncd.engine.clock import LoopClock
 from syncd.engine.executor import Executor
 from syncd.engine.history import History
@@ -59,16 +59,17 @@ class Engine:
 
 def build(*, kube: KubeSource, slurm: SlurmPort, outbox: EventPublisher, policy: Policy,
           daemon: DaemonSettings, store: StateStore, metrics: Metrics,
-          is_leader: Callable[[], bool], marker: NodeMarker | None = None) -> Engine:
+          is_leader: Callable[[], bool], marker: NodeMarker | None = None,
+          wal: WriteAheadLog | None = None) -> Engine:
     """``marker`` writes the mirror onto Kubernetes nodes; it is used (and needed) only when
-    ``policy.mirror.enabled``."""
+    ``policy.mirror.enabled``. ``wal`` (the outbox) makes every Slurm write write-ahead."""
     clock = LoopClock()
     shared = Shared(memory=store.load())
     triggers = Triggers(clock, debounce=daemon.debounce, debounce_max=daemon.debounce_max,
                         resync_every=daemon.resync_every,
                         probe_every=daemon.slurm_probe_every)
     reader = SlurmReader(slurm, metrics, clock)
-    executor = Executor(slurm, metrics, dry_run=daemon.dry_run)
+    executor = Executor(slurm, metrics, dry_run=daemon.dry_run, wal=wal)
     history = History()
     publisher = Publisher(outbox, metrics, clock, history)
     saver = StateSaver(store)

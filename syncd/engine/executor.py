@@ -3,17 +3,26 @@
 A failed write is logged, counted and reported as an ``action.failed`` event; it never stops
 the remaining actions (each is independent), and the planner sees the unchanged Slurm state on
 the next read and plans it again.
+
+With a write-ahead log (the outbox), each write is announced before it is made: its intent is
+committed to the spool before the Slurm call and replaced by its outcome events after it, in
+one transaction, so a kill -9 at any point leaves either the intent (resolved against Slurm
+at the next start, syncd.core.recovery) or the events. When the spool cannot take the intent,
+``events.on_spool_failure`` decides: ``continue`` writes anyway (the events wait in memory),
+``hold`` does not write (outcome ``held``).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from syncd.core.errors import SlurmError
 from syncd.core.model import Action, DriftEvent, KubeView, NodeChange, SlurmView
-from syncd.core.ports import SlurmPort
+from syncd.core.ports import SlurmPort, SpoolUnavailable, WriteAheadLog
+from syncd.core.recovery import intent_record
 from syncd.core.reporting import action_events, why_index
 from syncd.engine.metrics import Metrics
 
@@ -25,16 +34,20 @@ class Outcome:
     """What one run of :meth:`Executor.execute` did."""
 
     events: list[DriftEvent] = field(default_factory=list)
+    #: events already in the spool (settled with their intent): not to be published again
+    spooled: list[DriftEvent] = field(default_factory=list)
     written: set[str] = field(default_factory=set)
     failed: list[str] = field(default_factory=list)
     failed_nodes: set[str] = field(default_factory=set)
 
 
 class Executor:
-    def __init__(self, port: SlurmPort, metrics: Metrics, *, dry_run: bool) -> None:
+    def __init__(self, port: SlurmPort, metrics: Metrics, *, dry_run: bool,
+                 wal: WriteAheadLog | None = None) -> None:
         self.port = port
         self.metrics = metrics
         self.dry_run = dry_run
+        self.wal = wal
 
     async def execute(self, changes: Sequence[NodeChange], actions: Sequence[Action], *,
                       k8s: KubeView, slurm: SlurmView, actor: str,
@@ -42,7 +55,15 @@ class Executor:
         why = why_index(changes)
         out = Outcome()
         for action in actions:
-            outcome, error = await self._apply(action)
+            def events(outcome: str, error: str, action: Action = action) -> list[DriftEvent]:
+                return action_events(action, outcome=outcome, error=error, why=why, k8s=k8s,
+                                     slurm=slurm, actor=actor, requested_by=requested_by)
+
+            key = await self._intend(action, events("ok", ""))
+            if key is None:
+                outcome, error = "held", "the event spool cannot be written; writes are held"
+            else:
+                outcome, error = await self._apply(action)
             self.metrics.actions.labels(action.kind.value, outcome).inc(len(action.nodes))
             if outcome == "failed":
                 out.failed.append(error)
@@ -52,11 +73,39 @@ class Executor:
                     "node": action.hostlist, "action": action.kind.value,
                     "reason": action.reason, "outcome": outcome, "actor": actor,
                     "requested_by": requested_by})
+            if outcome == "held":
+                out.events.extend(events(outcome, error))
+                continue
             out.written.update(action.nodes)
-            out.events.extend(action_events(action, outcome=outcome, error=error, why=why,
-                                            k8s=k8s, slurm=slurm, actor=actor,
-                                            requested_by=requested_by))
+            done = events(outcome, error)
+            if key and self.wal is not None:
+                await self._settle(key, done)
+                out.spooled.extend(done)
+            else:
+                out.events.extend(done)
         return out
+
+    async def _intend(self, action: Action, planned: list[DriftEvent]) -> str | None:
+        """The intent's key ("" without a log or in dry run); None: hold this write."""
+        if self.wal is None or self.dry_run:
+            return ""
+        if not self.wal.writes_allowed():
+            return None
+        key = uuid.uuid4().hex
+        try:
+            await self.wal.intend(key, intent_record(action, planned))
+        except SpoolUnavailable:
+            # on_spool_failure: continue: keep Slurm right, the events wait in memory
+            return None if not self.wal.writes_allowed() else ""
+        return key
+
+    async def _settle(self, key: str, done: list[DriftEvent]) -> None:
+        assert self.wal is not None
+        try:
+            await self.wal.settle(key, done)
+        except SpoolUnavailable:
+            log.warning("action events wait in memory: the spool cannot be written",
+                        extra={"intent": key})
 
     async def _apply(self, action: Action) -> tuple[str, str]:
         if self.dry_run:

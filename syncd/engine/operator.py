@@ -62,8 +62,12 @@ class OperatorDesk:
                                               k8s=self.kube.view(), slurm=slurm,
                                               actor="operator", requested_by=who)
             self.publisher.publish(out.events)
+            self.publisher.spooled(out.spooled)
             if out.failed:
                 return replace(d, change=None, refused=out.failed[0])
+            if not out.written:
+                return replace(d, change=None, refused="not written: the event spool cannot be "
+                               "written and events.on_spool_failure is hold")
             self.shared.memory = d.memory
             self.saver.save(d.memory)
             await self.saver.flush()

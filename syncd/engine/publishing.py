@@ -28,6 +28,12 @@ class Publisher:
             self.metrics.events.labels(e.type.value).inc()
         self.history.record(events, self.clock.now())
 
+    def spooled(self, events: Sequence[DriftEvent]) -> None:
+        """Events the write-ahead log already put in the spool: counted and remembered only."""
+        for e in events:
+            self.metrics.events.labels(e.type.value).inc()
+        self.history.record(events, self.clock.now())
+
     def remove_node(self, node: str, why: str) -> None:
         self.outbox.remove_node(node, why)
         self.history.forget(node)

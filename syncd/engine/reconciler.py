@@ -16,7 +16,8 @@ from syncd.core.model import EventType, KubeView, SlurmView
 from syncd.core.passes import may_plan, read_scope, vanished
 from syncd.core.planner import Plan, plan
 from syncd.core.policy import Policy
-from syncd.core.ports import KubeSource
+from syncd.core.ports import KubeSource, SpoolUnavailable
+from syncd.core.recovery import resolve
 from syncd.core.reporting import skip_events
 from syncd.core.timers import record_writes
 from syncd.engine.clock import LoopClock
@@ -58,6 +59,7 @@ class Reconciler:
         self._known_sizes = (-1, -1)
         self._known_at = float("-inf")
         self._frozen = False
+        self._recovered = False
 
     async def reconcile(self, trigger: str = "manual") -> Plan | None:
         async with self.shared.lock:
@@ -98,12 +100,17 @@ class Reconciler:
             return p
 
     async def _act(self, p: Plan, k8s: KubeView, slurm: SlurmView) -> None:
+        await self._recover(slurm)
         problems = frozenset(k8s.problems)
-        events = [*p.events, *skip_events(self.kube.take_skips(), problems, self._problems)]
+        # What the pass saw goes out before what it did: a node's drift event precedes its
+        # action event in the stream (the action's events are spooled with its intent).
+        self.publisher.publish([*p.events, *skip_events(self.kube.take_skips(), problems,
+                                                        self._problems)])
         self._problems = problems
         out = await self.executor.execute(p.changes, p.actions, k8s=k8s, slurm=slurm,
                                           actor="planner")
-        events.extend(out.events)
+        self.publisher.spooled(out.spooled)
+        events = list(out.events)
         if out.written and not self.executor.dry_run:
             self.shared.memory = record_writes(self.shared.memory, self.policy,
                                                failed=out.failed_nodes,
@@ -117,6 +124,24 @@ class Reconciler:
                 skip=() if self.executor.dry_run else out.written))
         self.publisher.publish(events)
         self._forget_vanished(k8s, slurm)
+
+    async def _recover(self, slurm: SlurmView) -> None:
+        """Writes a crash left between intent and outcome: their events, with the outcome
+        Slurm shows now (once, when this replica first leads with a full view)."""
+        wal = self.executor.wal
+        if self._recovered or wal is None or not slurm.ok:
+            return
+        for intent in wal.open_intents():
+            events = resolve(intent.record, slurm)
+            try:
+                await wal.settle(intent.key, events)
+            except SpoolUnavailable:
+                return  # tried again at the next pass
+            self.publisher.spooled(events)
+            log.warning("a Slurm write left open by a crash was resolved", extra={
+                "intent": intent.key, "action": intent.record.get("action"),
+                "outcomes": sorted({str(e.data["outcome"]) for e in events})})
+        self._recovered = True
 
     def _forget_vanished(self, k8s: KubeView, slurm: SlurmView) -> None:
         """A node gone from both worlds: subscribers clear their retained state for it."""

@@ -3,19 +3,24 @@
 See docs/events.md for the envelope, the topics and the delivery guarantees.
 """
 
+from syncd.core.ports import Intent, SpoolUnavailable
 from syncd.events.envelope import node_removed, source_uri
 from syncd.events.outbox import Outbox, SinkStats
 from syncd.events.schemas import EventInvalid, event_problems, validate_event
 from syncd.events.sinks import Sink, SinkError, make_sinks
 from syncd.events.spool import Spool, SpooledEvent
+from syncd.events.writer import SpoolStats
 
 __all__ = [
     "EventInvalid",
+    "Intent",
     "Outbox",
     "Sink",
     "SinkError",
     "SinkStats",
     "Spool",
+    "SpoolStats",
+    "SpoolUnavailable",
     "SpooledEvent",
     "event_problems",
     "make_sinks",

@@ -1,19 +1,26 @@
 """The outbox: events go to the local spool first, then to every sink on its own schedule.
 
-``publish`` is synchronous and touches only the local disk, so a reconcile never waits for a
-broker. Each sink has a delivery lane: read the next batch after its cursor, send it, move
-the cursor. A lane whose broker is down retries with exponential back-off (tenacity) and
-keeps its backlog in the spool, bounded by ``spool_max_events`` and ``spool_max_age``; when
-the bound drops events a lane had not received, an ``io.syncd.outbox.overflow.v1`` event
-and the ``dropped`` counter say how many. A cursor moves only after the broker acknowledged
-the batch, so a crash re-sends at most the batch in flight: at-least-once, dedupe on ``id``.
+``publish`` only queues: the spool's one writer thread (:mod:`syncd.events.writer`) commits
+the events in order, so neither a reconcile nor the event loop ever waits for a disk or a
+broker; ``await durable()`` waits until what was published is in the spool. Each sink has a
+delivery lane: read the next batch after its cursor, send it, move the cursor. A lane whose
+broker is down retries with exponential back-off (tenacity) and keeps its backlog in the
+spool, bounded by ``spool_max_events`` and ``spool_max_age``; when the bound drops events a
+lane had not received, an ``io.syncd.outbox.overflow.v1`` event and the ``dropped`` counter
+say how many. A cursor moves only after the broker acknowledged the batch, so a crash
+re-sends at most the batch in flight: at-least-once, dedupe on ``id``.
+
+It is also the write-ahead log of Slurm writes (:class:`syncd.core.ports.WriteAheadLog`,
+docs/events.md); while the spool cannot be written, ``on_spool_failure`` decides.
 
 Wiring in the daemon::
 
     outbox = Outbox(settings.events, cluster=..., instance=..., spool_dir=...,
                     sinks=make_sinks(settings.events, client_id=instance))
-    task = asyncio.create_task(outbox.run())      # at start
+    task = asyncio.create_task(outbox.run())      # at start; then resolve open_intents()
     outbox.publish(events)                         # per reconcile
+    if outbox.writes_allowed():                    # per Slurm write
+        await outbox.intend(key, record); ...; await outbox.settle(key, events)
     await outbox.aclose(flush_timeout=5.0)         # at SIGTERM (then await task)
 """
 
@@ -22,28 +29,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential, wait_random
 
-from syncd.core.model import DriftEvent, EventType
-from syncd.events.envelope import encode, envelope, node_removed, source_uri
+from syncd.core.model import DriftEvent
+from syncd.core.ports import Intent
+from syncd.events.envelope import node_removed, source_uri
 from syncd.events.sinks import Sink, SinkError
-from syncd.events.spool import Spool, SpooledEvent
+from syncd.events.spool import Spool
+from syncd.events.writer import HOUSEKEEPING_EVERY, SpoolStats, SpoolWriter
 from syncd.settings.events import EventsSettings
 
 __all__ = ["Outbox", "SinkStats"]
 
 log = logging.getLogger(__name__)
-
-#: How often the age bound is checked while running (the count bound is checked on publish).
-HOUSEKEEPING_EVERY = 1.0
 
 
 @dataclass(slots=True)
@@ -52,12 +58,13 @@ class SinkStats:
 
     delivered: int = 0
     failed: int = 0  # failed delivery attempts (each is retried)
-    dropped: int = 0  # events the spool bound dropped before this sink received them
+    dropped: int = 0  # events lost before this sink got them (spool bound, memory buffer)
     healthy: bool = False  # the last delivery attempt succeeded
 
 
 class Outbox:
-    """Implements :class:`syncd.core.ports.EventPublisher` on top of a :class:`Spool`."""
+    """Implements :class:`syncd.core.ports.EventPublisher` and
+    :class:`syncd.core.ports.WriteAheadLog` on top of a :class:`Spool`."""
 
     def __init__(
         self,
@@ -79,27 +86,77 @@ class Outbox:
         self.spool = Spool(spool_dir, fsync=settings.fsync, sinks=names)
         self._stats = {n: SinkStats() for n in names}
         self._wake = {n: asyncio.Event() for n in names}
-        self._progress = asyncio.Condition()
+        self._progress = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._running = False
         self._stopped = asyncio.Event()
+        self._writer = SpoolWriter(self.spool, settings, source=self.source, clock=clock,
+                                   on_commit=self._notify, on_dropped=self._count_dropped)
 
     # -- EventPublisher ------------------------------------------------------------------
 
     def publish(self, events: Sequence[DriftEvent]) -> None:
-        """Append ``events`` to the spool (one fsync under the ``batch`` policy) and wake
-        the delivery lanes. Never touches a broker; raises only on disk failure."""
-        if not events:
-            return
-        self._append(events)
-        if len(self.spool) > self.settings.spool_max_events:
-            self._enforce_bound()
-        self._notify()
+        """Queue ``events`` for the spool (in order) and return: no disk, no broker. The
+        events' ``data`` must not change afterwards (it is encoded by the writer)."""
+        if events:
+            self._writer.enqueue(events, self._clock())
 
     def remove_node(self, node: str, why: str = "node removed") -> None:
         """Publish that ``node`` is gone: its retained MQTT state is cleared, in order."""
         self.publish([node_removed(node, why)])
+
+    # -- WriteAheadLog -------------------------------------------------------------------
+
+    async def durable(self) -> None:
+        """Return once every event published before the call is committed to the spool
+        (fsynced under ``batch``/``always``), or was dropped from a full memory buffer (an
+        overflow event says so). Raises SpoolUnavailable while the spool cannot be written."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.wrap_future(self._writer.durable())
+
+    async def intend(self, key: str, record: Mapping[str, object]) -> None:
+        """Durably store the intent ``key`` before its Slurm write (same key: replaced).
+        Raises SpoolUnavailable when it could not be committed, ValueError for bad input."""
+        text = _record_json(key, record)
+        await asyncio.wrap_future(self._writer.intend(key, text, self._clock()))
+
+    async def settle(self, key: str, events: Sequence[DriftEvent]) -> None:
+        """Append the outcome ``events`` and delete intent ``key`` in one transaction; an
+        unknown key only appends. Raises SpoolUnavailable when the spool fails: the events
+        then stay queued (and the intent open) until it can be written."""
+        if not key:
+            raise ValueError("intent key must be a non-empty string")
+        self._loop = asyncio.get_running_loop()
+        await asyncio.wrap_future(self._writer.settle(key, events, self._clock()))
+
+    def open_intents(self) -> list[Intent]:
+        """Intents stored and not settled, oldest first: at start, those of a crashed run."""
+        return [Intent(key, json.loads(record), created)
+                for key, record, created in self.spool.open_intents()]
+
+    def writes_allowed(self) -> bool:
+        """False while ``on_spool_failure: hold`` holds Slurm writes (the spool fails)."""
+        return self.settings.on_spool_failure != "hold" or not self._writer.health.failing
+
+    # -- health and numbers --------------------------------------------------------------
+
+    def health(self) -> tuple[bool, str]:
+        """(ok, reason) for /readyz: not ok while the spool cannot be written."""
+        return not self._writer.health.failing, self._writer.health.reason()
+
+    def spool_stats(self) -> SpoolStats:
+        """A copy of the writer's counters (failures, outages, buffered, dropped, ...)."""
+        return dataclasses.replace(self._writer.stats)
+
+    def backlog(self) -> dict[str, int]:
+        """Events each sink has yet to receive (in the spool or still in memory)."""
+        queued = self._writer.stats.buffered
+        return {name: count + queued for name, count in self.spool.backlog().items()}
+
+    def stats(self) -> dict[str, SinkStats]:
+        """A copy of the counters per sink (delivered, failed, dropped, healthy)."""
+        return {name: dataclasses.replace(stats) for name, stats in self._stats.items()}
 
     # -- delivery ------------------------------------------------------------------------
 
@@ -116,111 +173,63 @@ class Outbox:
                     group.create_task(self._lane(sink), name=f"outbox-{sink.name}")
                     for sink in self.sinks
                 ]
-                tasks.append(group.create_task(self._housekeeping(), name="outbox-housekeeping"))
                 await self._stopping.wait()
                 for task in tasks:
                     task.cancel()
         finally:
             for sink in self.sinks:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(sink.close(), timeout=3.0)
+                    async with asyncio.timeout(3.0):
+                        await sink.close()
                 self._stats[sink.name].healthy = False
             self._running = False
             self._stopped.set()
 
     async def flush(self, timeout: float) -> bool:  # noqa: ASYNC109 (the port's API)
         """Wait until every sink has every event published so far; False on timeout."""
-        target = self.spool.last
-        if all(self.spool.cursor(s.name) >= target for s in self.sinks):
-            return True
-        progress = self._progress
+        self._loop = asyncio.get_running_loop()
+        target = self._writer.allocated()
 
-        async def caught_up() -> None:
-            async with progress:
-                await progress.wait_for(
-                    lambda: all(self.spool.cursor(s.name) >= target for s in self.sinks)
-                )
+        def caught_up() -> bool:
+            return self._writer.settled_upto() >= target and not any(
+                self.spool.pending(s.name, target) for s in self.sinks)
+
+        async def wait() -> None:
+            while not caught_up():
+                self._progress.clear()  # no await between the check and the wait
+                await self._progress.wait()
 
         try:
-            await asyncio.wait_for(caught_up(), timeout)
+            async with asyncio.timeout(timeout):
+                await wait()
         except TimeoutError:
             return False
         return True
 
     async def aclose(self, *, flush_timeout: float = 5.0) -> bool:
-        """Flush (bounded), stop the lanes, close sinks and spool. Returns the flush result;
-        whatever was not delivered stays in the spool for the next start."""
+        """Flush (bounded), stop the lanes, write what is queued, close sinks and spool.
+        Returns the flush result; what was not delivered stays in the spool for next time."""
         flushed = await self.flush(flush_timeout)
         self._stopping.set()
         if self._running:
             await self._stopped.wait()
-        self.spool.close()
+        if await asyncio.to_thread(self._writer.stop, max(flush_timeout, 1.0)):
+            self.spool.close()
         return flushed
-
-    def backlog(self) -> dict[str, int]:
-        """Events each sink has yet to receive."""
-        return self.spool.backlog()
-
-    def stats(self) -> dict[str, SinkStats]:
-        """A copy of the counters per sink (delivered, failed, dropped, healthy)."""
-        return {name: dataclasses.replace(stats) for name, stats in self._stats.items()}
 
     # -- internals -----------------------------------------------------------------------
 
-    def _append(self, events: Sequence[DriftEvent]) -> list[SpooledEvent]:
-        now = self._clock()
-
-        def build(first: int) -> list[SpooledEvent]:
-            rows: list[SpooledEvent] = []
-            for i, event in enumerate(events):
-                event_id = str(uuid.uuid4())
-                body = envelope(
-                    event, source=self.source, sequence=first + i, timestamp=now,
-                    event_id=event_id,
-                )
-                rows.append(
-                    SpooledEvent(first + i, event_id, str(event.type), event.subject, now,
-                                 encode(body))
-                )
-            return rows
-
-        return self.spool.append(build)
-
-    def _enforce_bound(self) -> None:
-        """Drop what the bound says must go; tell every sink that lost events about it."""
-        max_age = self.settings.spool_max_age
-        lost = self.spool.trim(
-            max_events=self.settings.spool_max_events, older_than=self._clock() - max_age
-        )
-        if not lost:
-            return
-        notices = []
-        for sink, count in sorted(lost.items()):
-            self._stats[sink].dropped += count
-            log.warning("outbox: spool bound dropped %d event(s) not yet sent to %s", count, sink)
-            why = (
-                f"spool bound (max {self.settings.spool_max_events} events, "
-                f"max age {max_age:g}s) dropped events {sink} had not received"
-            )
-            data = {"sink": sink, "dropped": count, "why": why}
-            notices.append(DriftEvent(type=EventType.OVERFLOW, subject="", data=data))
-        self._append(notices)  # not trimmed again: the bound may be exceeded by these few
+    def _count_dropped(self, sink: str, count: int) -> None:
+        self._stats[sink].dropped += count
 
     def _notify(self) -> None:
+        """Something was stored: wake the lanes and flush (called by the writer thread)."""
         loop = self._loop
-        for wake in self._wake.values():
-            if loop is None or _running_loop() is loop:
-                wake.set()
-            else:
-                loop.call_soon_threadsafe(wake.set)
-
-    async def _housekeeping(self) -> None:
-        while True:
-            oldest = self.spool.oldest_created()
-            if oldest is not None and oldest < self._clock() - self.settings.spool_max_age:
-                await asyncio.to_thread(self._enforce_bound)
-                self._notify()
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to wake
+            for event in [*self._wake.values(), self._progress]:
+                loop.call_soon_threadsafe(event.set)
 
     async def _lane(self, sink: Sink) -> None:
         stats, wake = self._stats[sink.name], self._wake[sink.name]
@@ -250,8 +259,12 @@ class Outbox:
                     sent = await self._deliver_one_batch(sink)
             stats.healthy = stats.healthy or sent > 0
             if sent == 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
+                # that comes as the event is set (https://github.com/python/cpython/issues/86296),
+                # and a lane that ignores its cancel never lets aclose() finish.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=HOUSEKEEPING_EVERY)
+                    async with asyncio.timeout(HOUSEKEEPING_EVERY):
+                        await wake.wait()
 
     async def _deliver_one_batch(self, sink: Sink) -> int:
         """Read the next batch after the cursor (re-read on every retry, since the bound may
@@ -260,15 +273,18 @@ class Outbox:
         if not batch:
             return 0
         await sink.send(batch)
-        await asyncio.to_thread(self.spool.ack, sink.name, batch[-1].seq)
+        if self.spool.move_cursor(sink.name, batch[-1].seq):
+            # Wait for the cursor to be saved, so a crash re-sends at most one batch.
+            await asyncio.wrap_future(self._writer.cursors_saved())
         self._stats[sink.name].delivered += len(batch)
-        async with self._progress:
-            self._progress.notify_all()
+        self._progress.set()
         return len(batch)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def _record_json(key: str, record: Mapping[str, object]) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError("intent key must be a non-empty string")
     try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+        return json.dumps(dict(record), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"intent {key!r}: record is not JSON-compatible: {exc}") from None

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from syncd.core.policy import Seconds
 
+#: What the outbox does while its spool cannot be written (see EventsSettings).
+SPOOL_FAILURE_ACTIONS = ("continue", "hold")
+
 
 @dataclass(frozen=True, slots=True)
 class RedisSink:
@@ -63,11 +66,20 @@ class MqttSink:
 class EventsSettings:
     """``spool_dir`` empty means ``<daemon.state_dir>/spool``.
 
-    ``fsync`` (docs/events.md has the details): ``batch`` fsyncs once per ``publish()`` call,
-    so what ``publish()`` accepted survives a power loss; ``always`` fsyncs after every event;
-    ``off`` never fsyncs on publish: events survive a crash of syncd but not of the host.
+    ``fsync`` (docs/events.md has the details): ``batch`` fsyncs once per spool transaction
+    (which holds every event ``publish()`` queued since the last), so what ``durable()``
+    waited for survives a power loss; ``always`` fsyncs after every event; ``off`` never
+    fsyncs: events survive a crash of syncd but not of the host.
     ``batch_size`` caps the events sent to a sink per round trip; ``retry_max`` caps the
-    exponential back-off between reconnect attempts to a sink that is down.
+    exponential back-off between reconnect attempts to a sink that is down, and between
+    attempts to write a spool that failed.
+
+    ``on_spool_failure`` says what happens while the spool cannot be written (disk full, I/O
+    error, read-only), like auditd's ``disk_full_action``: ``continue`` keeps up to
+    ``memory_buffer`` events in memory (the newest beyond it are dropped and announced by an
+    overflow event; the bound applies only while the spool fails) and Slurm writes go on;
+    ``hold`` buffers the same way but ``writes_allowed()`` is False, so the engine holds its
+    Slurm writes until the spool works.
     """
 
     spool_dir: str = ""
@@ -76,6 +88,8 @@ class EventsSettings:
     fsync: str = "batch"
     batch_size: int = 500
     retry_max: Seconds = 5.0
+    on_spool_failure: str = "continue"
+    memory_buffer: int = 10000
     redis: RedisSink = field(default_factory=RedisSink)
     mqtt: MqttSink = field(default_factory=MqttSink)
 
@@ -91,4 +105,8 @@ class EventsSettings:
             out.append("batch_size: must be 1 or more")
         if self.retry_max <= 0:
             out.append("retry_max: must be above 0")
+        if self.on_spool_failure not in SPOOL_FAILURE_ACTIONS:
+            out.append("on_spool_failure: must be one of " + ", ".join(SPOOL_FAILURE_ACTIONS))
+        if self.memory_buffer < 1:
+            out.append("memory_buffer: must be 1 or more")
         return out

@@ -378,3 +378,50 @@ async def test_operator_api_lets_in_root_only_and_refuses_web_pages(
     finally:
         d.kill()
         box.run("scontrol", "update", "NodeName=gpu005,gpu006", "State=RESUME", check=False)
+
+
+async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: World) -> None:
+    """Write-ahead events: the daemon is SIGKILLed at a different point of a 4-node drain in
+    each round (before, between and after its Slurm calls: one node per call, 2 calls a second
+    at most); after a restart every drain in Slurm has its action event on Redis."""
+    box, sim = world.box, world.sim
+    victims = ["gpu001", "gpu002", "gpu003", "gpu004"]
+    slow = {"policy.batch_size": 1, "slurm.calls_per_second": 2.0, "slurm.burst": 1,
+            "daemon.leader_election.enabled": False, "policy.resume_after": "1s"}
+    recovered = 0
+    for i, delay in enumerate((0.0, 0.3, 0.6, 0.9, 1.5, 4.0)):
+        d = world.start(f"crash{i}", "e2e-crash", slow)
+        try:
+            await asyncio.to_thread(d.wait_ready, 40.0)
+            for n in victims:
+                await sim.cordon(n)
+            await asyncio.sleep(delay)  # the kill lands somewhere in the pass
+        finally:
+            d.kill()
+        again = world.start(f"crash{i}", "e2e-crash", slow)  # same state dir and spool
+        try:
+            await asyncio.to_thread(again.wait_ready, 40.0)
+
+            def announced() -> bool:
+                mine = {n for n in victims
+                        if "syncd: k8s node cordoned #" in node_fields(box, n).get("_line", "")}
+                seen = {e["subject"] for e in world.events()
+                        if e["type"] == "io.syncd.node.action.v1"
+                        and e["data"]["action"] == "drain"
+                        and e["data"]["outcome"] in ("ok", "recovered")}
+                return mine == set(victims) and mine <= seen
+            await until(announced, within=40, what=f"every drain announced (kill at {delay}s)")
+            recovered += sum(1 for e in world.events()
+                             if e["type"] == "io.syncd.node.action.v1"
+                             and e["data"]["outcome"] in ("recovered", "not_applied"))
+            for n in victims:
+                await sim.cordon(n, False)
+            await until(lambda: not any(drained(box, n) for n in victims), within=40,
+                        what="resumed for the next round")
+        finally:
+            again.kill()
+        for e in world.events():
+            validate_event(e)
+    # the rounds are placed so that at least one kill fell between an intent and its outcome
+    # (resolved at restart as recovered, or not_applied and then drained again)
+    assert recovered >= 1

@@ -27,6 +27,7 @@ async def main(args: argparse.Namespace) -> int:
     events = numbered(args.count)
     for start in range(0, len(events), 100):
         outbox.publish(events[start:start + 100])
+    await outbox.durable()
     print("spooled", flush=True)
     task = asyncio.create_task(outbox.run())
     flushed = await outbox.aclose(flush_timeout=120)

@@ -164,6 +164,7 @@ async def test_the_count_bound_drops_the_oldest_and_says_so(
     private_redis.kill()
     async with running(cfg, tmp_path / "spool") as outbox:
         outbox.publish(numbered(250))
+        await outbox.durable()  # the bound applies as the writer stores them
         assert outbox.stats()["redis"].dropped == 150
         assert outbox.backlog()["redis"] == 101  # the newest 100 plus the overflow notice
         private_redis.start()
