@@ -10,7 +10,7 @@ relists; a "Too large resource version" (the server restarted with a fresh store
 Any other failure is retried with jittered exponential back-off (tenacity).
 
 Responses are read with ``_preload_content=False`` and parsed with ``json`` into slim records:
-kubernetes-asyncio's model objects cost ~10x more (shared/notes/kubernetes-facts.md). kubernetes
+kubernetes-asyncio's model objects cost ~10x more (docs/facts/kubernetes.md §1). kubernetes
 -asyncio's ``Watch`` is not used because it retries a 410 once with the same stale version.
 """
 

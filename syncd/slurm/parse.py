@@ -1,9 +1,9 @@
 """Parsers for the text Slurm's CLI prints, turned into syncd.core.model snapshots.
 
-22.05 has no ``scontrol --json`` (slurm-facts.md §4), so nodes come from ``scontrol show node
--o -d``: one line per node, ``Key=value`` pairs separated by spaces, where some values (Reason,
-Comment, Extra, OS) are free text that may itself contain spaces and ``=``. Pure functions only:
-recorded real output is enough to test them.
+22.05 has no ``scontrol --json`` (docs/facts/slurm.md §4), so nodes come from ``scontrol show
+node -o -d``: one line per node, ``Key=value`` pairs separated by spaces, where some values
+(Reason, Comment, Extra, OS) are free text that may itself contain spaces and ``=``. Pure
+functions only: recorded real output is enough to test them.
 """
 
 from __future__ import annotations

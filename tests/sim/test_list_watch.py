@@ -175,7 +175,7 @@ async def test_kubernetes_asyncio_watch_stream(sim: SimServer, sim_client: SimCl
                                     allow_watch_bookmarks=True, timeout_seconds=1):
             seen.append(event["type"])
             if event["type"] == "BOOKMARK":
-                assert isinstance(event["object"], dict), "facts: bookmarks are plain dicts"
+                assert isinstance(event["object"], dict), "docs/facts/kubernetes.md §1"
             else:
                 assert event["object"].spec.unschedulable is True
     assert seen[0] == "MODIFIED"

@@ -2,7 +2,7 @@
 
 The scontrol backend runs for real. The pyslurm parameter is skipped with the live reason from
 ``check_pyslurm``: pyslurm 25.11 builds only against Slurm 25.11, and this host runs Debian's
-22.05.8 (slurm-facts.md §6, pyslurm-facts.md). It is never replaced by a fake.
+22.05.8 (docs/facts/slurm.md §6, docs/facts/pyslurm.md). It is never replaced by a fake.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ async def port(request: pytest.FixtureRequest, slurm: SlurmSandbox) -> Port:
     found = await check_pyslurm(settings)
     if not found.usable:
         pytest.skip(f"pyslurm backend not runnable here: {found.why}; pyslurm 25.11 needs "
-                    "Slurm 25.11 and this host runs Debian's 22.05 (slurm-facts.md §6)")
+                    "Slurm 25.11 and this host runs Debian's 22.05 (docs/facts/slurm.md §6)")
     return PyslurmPort(settings, found.module)
 
 
@@ -75,7 +75,7 @@ async def test_drain_resume_undrain(port: Port, slurm: SlurmSandbox) -> None:
     assert view.nodes[n].reason_user == "root"
 
     await port.apply(_resume(n))
-    # After RESUME the node reads IDLE+NOT_RESPONDING for about a second (slurm-facts.md §3).
+    # After RESUME the node reads IDLE+NOT_RESPONDING for about a second (docs/facts/slurm.md §3).
     await until(port, lambda v: v.nodes[n].state is BaseState.IDLE and not v.nodes[n].flags,
                 what=f"{n} IDLE after resume")
 

@@ -33,7 +33,7 @@ async def test_restart_resets_features_and_next_plan_reapplies(slurm: SlurmSandb
         slurm.ctld_start()
     after = await port.read()
     assert after.boot_time != before.boot_time
-    # Default recovery resets scontrol-set features to slurm.conf (slurm-facts.md §3).
+    # Default recovery resets scontrol-set features to slurm.conf (docs/facts/slurm.md §3).
     assert after.nodes[n].active_features == ("gpu",)
     assert after.nodes[n].hold_gpus == 2  # jobs survive a restart
 

@@ -238,7 +238,7 @@ def test_ownership_survives_a_lost_ledger_but_not_an_edit_or_another_key() -> No
 
 
 def test_a_stale_reason_on_a_node_that_is_not_drained_means_nothing() -> None:
-    # Slurm 25.11 keeps the reason after RESUME (pyslurm-facts): only the DRAIN flag counts.
+    # Slurm 25.11 keeps the reason after RESUME (docs/facts/pyslurm.md §4): only DRAIN counts.
     reason = make_reason(NO_HOLDS, "gpu001", "k8s node cordoned")
     s = sview(snode("gpu001", reason=reason))
     assert plan(kview(knode("gpu001")), s, NO_HOLDS, Memory(), 0.0).changes == ()
