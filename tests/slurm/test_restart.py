@@ -12,7 +12,8 @@ import pytest
 from syncd.core.model import Action, ActionKind, EventType
 from syncd.slurm.errors import Unreachable
 from syncd.slurm.scontrol import ScontrolPort
-from tests.fixtures.slurm import SlurmSandbox, wait_for
+from tests.fixtures.slurm import SlurmSandbox
+from tests.fixtures.waiting import eventually_sync
 from tests.slurm.kit import kube, policy_for, reconcile
 
 
@@ -27,8 +28,8 @@ async def test_restart_resets_features_and_next_plan_reapplies(slurm: SlurmSandb
     slurm.ctld_stop()
     try:
         # BOOT_TIME has one-second resolution: start in a later second than the last boot.
-        wait_for(lambda: time.strftime("%Y-%m-%dT%H:%M:%S") > before.boot_time,
-                 timeout=5, what="a new second")
+        eventually_sync(lambda: time.strftime("%Y-%m-%dT%H:%M:%S") > before.boot_time,
+                        what="a new second")
     finally:
         slurm.ctld_start()
     after = await port.read()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hostlist import expand_hostlist
 
 from syncd.core import manual
-from syncd.core.batching import batch, expand
+from syncd.core.batching import batch
 from syncd.core.memory import Memory, reset_breaker
 from syncd.core.model import Action, ActionKind, BaseState, EventType, NodeChange, Taint
 from syncd.core.ownership import is_syncd_reason, make_reason
@@ -458,7 +459,7 @@ def test_identical_changes_batch_into_hostlists_of_at_most_100() -> None:
     feats = [a for a in p.actions if a.kind is F]
     assert [len(a.nodes) for a in feats] == [100, 100, 50]
     assert feats[0].hostlist == "gpu[001-100]"
-    assert sorted(n for a in feats for n in expand(a.hostlist)) == sorted(names)
+    assert sorted(n for a in feats for n in expand_hostlist(a.hostlist)) == sorted(names)
 
 
 def test_drift_events_are_edge_triggered() -> None:
