@@ -47,8 +47,10 @@ def syncd_config(
                             "topic_prefix": mqtt_prefix}},
         "daemon": {"listen": f"0.0.0.0:{port}", "state_dir": str(state_dir),
                    "debounce": "20ms", "resync_every": "5m", "slurm_probe_every": "1s",
+                   # 8 s: a leader starved for a few seconds on a loaded machine must not
+                   # lose the lease to the standby mid-test; renewals stay every second.
                    "leader_election": {"lease_name": lease, "lease_namespace": "default",
-                                       "identity": identity, "lease_duration": "4s",
+                                       "identity": identity, "lease_duration": "8s",
                                        "renew_every": "1s"}},
         "logging": {"format": "json", "level": "info"},
     }
