@@ -12,8 +12,9 @@ from syncd.core.model import Action, ActionKind, NodeChange
 def batch(changes: Iterable[NodeChange], size: int) -> Iterator[Action]:
     """One Action per group of identical changes, at most ``size`` nodes each.
 
-    ParallelCluster caps an update at 100 nodes; slurmctld takes longer hostlists, but a
-    bounded batch keeps one failure from spreading across the whole cluster.
+    ParallelCluster caps an update at 100 nodes (docs/facts/prior-art.md §3); slurmctld takes
+    longer hostlists, but a bounded batch keeps one failure from spreading across the whole
+    cluster.
     """
     groups: dict[tuple[ActionKind, str, tuple[str, ...], int], list[str]] = {}
     for c in changes:
@@ -30,7 +31,3 @@ def batch(changes: Iterable[NodeChange], size: int) -> Iterator[Action]:
                 features=features,
                 hold_gpus=hold,
             )
-
-
-def expand(hostlist_text: str) -> list[str]:
-    return list(hostlist.expand_hostlist(hostlist_text))

@@ -97,8 +97,8 @@ def desired_features(
 def desired_hold(k: KubeNode, s: SlurmNode, policy: Policy) -> int | None:
     """GPUs syncd's placeholder jobs should hold on the node, or None when they already do.
 
-    Slurm's Gres count cannot be lowered at run time (slurm-facts §3), so the GPUs Kubernetes
-    uses are held by placeholder jobs instead; see docs/capacity.md.
+    Slurm's Gres count cannot be lowered at run time (docs/facts/slurm.md §3), so the GPUs
+    Kubernetes uses are held by placeholder jobs instead; see docs/capacity.md.
     """
     if s.gres_gpus <= 0:
         return None

@@ -25,6 +25,3 @@ async def make_api_client(settings: KubeSettings) -> client.ApiClient:
         persist_config=False)
     return api
 
-
-#: Alias kept for callers that use the older name.
-new_api_client = make_api_client

@@ -1,6 +1,6 @@
 """Slim records parsed from raw API dicts: only the fields syncd needs, nothing else kept.
 
-Model objects cost ~10x more than raw JSON to build (shared/notes/kubernetes-facts.md), and at
+Model objects cost ~10x more than raw JSON to build (docs/facts/kubernetes.md §1), and at
 100,000 pods the watcher must not keep full objects around; these records are what is left of a
 node or pod after parsing.
 """

@@ -12,7 +12,7 @@ beginning once a list or watch succeeds, so a long-lived watch that breaks is re
 An outage is logged once when it starts and once when it ends, not at every retry.
 
 Responses are read with ``_preload_content=False`` and parsed with ``json`` into slim records:
-kubernetes-asyncio's model objects cost ~10x more (shared/notes/kubernetes-facts.md). kubernetes
+kubernetes-asyncio's model objects cost ~10x more (docs/facts/kubernetes.md §1). kubernetes
 -asyncio's ``Watch`` is not used because it retries a 410 once with the same stale version.
 """
 

@@ -27,7 +27,7 @@ class SlurmSettings:
     #: ``--priority`` of hold jobs; ``TOP`` (needs operator/admin) runs them before any
     #: ordinary pending job. Empty leaves Slurm's own priority (see docs/capacity.md).
     hold_priority: str = "TOP"
-    #: Nodes per ``scontrol update`` hostlist (ParallelCluster's 100; prior-art.md).
+    #: Nodes per ``scontrol update`` hostlist (ParallelCluster's 100; docs/facts/prior-art.md §3).
     max_nodes_per_call: int = 100
     #: First wait between retries of a transient error; doubles up to 5 s.
     retry_wait: Seconds = 0.5

@@ -54,7 +54,7 @@ def check(action: Action) -> Update:
                 raise Refused(f"feature {_show(f)} fails the allow-list")
         return Update(nodes, features=tuple(dict.fromkeys(action.features)))
     if action.kind is ActionKind.DRAIN:
-        # scontrol refuses a drain without a reason but pyslurm accepts it (pyslurm-facts.md).
+        # scontrol refuses a drain without a reason, pyslurm accepts it (docs/facts/pyslurm.md §3).
         if not action.reason or not is_reason(action.reason):
             raise Refused(f"drain reason {_show(action.reason)} fails the allow-list")
         return Update(nodes, state="DRAIN", reason=action.reason)
@@ -77,7 +77,7 @@ def check_hold(action: Action) -> tuple[tuple[str, ...], int]:
 
 
 def chunks(nodes: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
-    """At most ``size`` nodes per Slurm call (ParallelCluster uses 100; prior-art.md)."""
+    """At most ``size`` nodes per Slurm call (ParallelCluster's 100; docs/facts/prior-art.md §3)."""
     for i in range(0, len(nodes), size):
         yield tuple(nodes[i : i + size])
 
@@ -87,7 +87,7 @@ def scontrol_argv(update: Update) -> list[str]:
     argv = ["scontrol", "update", f"NodeName={hostlist.collect_hostlist(list(update.nodes))}"]
     if update.features is not None:
         # Both in one call: active features must stay a subset of available ones
-        # (slurm-facts.md §3: "Active features not subset of available features").
+        # (docs/facts/slurm.md §3: "Active features not subset of available features").
         joined = ",".join(update.features)
         argv += [f"AvailableFeatures={joined}", f"ActiveFeatures={joined}"]
     if update.state:

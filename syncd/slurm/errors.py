@@ -1,8 +1,8 @@
 """Maps Slurm's error texts to the port's typed errors (syncd.core.errors).
 
 ``scontrol``, ``squeue``, ``sbatch`` and ``scancel`` report failures only as text on stderr
-with exit code 1; :func:`classify` maps the texts measured on 22.05.8 (slurm-facts.md §3) and
-the RPC messages pyslurm raises on 25.11 (pyslurm-facts.md "Errors") to these classes.
+with exit code 1; :func:`classify` maps the texts measured on 22.05.8 (docs/facts/slurm.md §3)
+and the RPC messages pyslurm raises on 25.11 (docs/facts/pyslurm.md §2) to these classes.
 """
 
 from __future__ import annotations

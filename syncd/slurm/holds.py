@@ -1,7 +1,7 @@
 """Placeholder "hold" jobs: how Slurm learns which GPUs Kubernetes pods use.
 
-Slurm cannot lower a node's Gres count at run time (slurm-facts.md §3), and a feature does not
-stop a job that asks for no constraint. A running job, however, is counted by slurmctld's own
+Slurm cannot lower a node's Gres count at run time (docs/facts/slurm.md §3), and a feature does
+not stop a job that asks for no constraint. A running job, however, is counted by slurmctld's own
 scheduler. So for every GPU Kubernetes holds, syncd keeps one single-GPU job pinned to the node
 (``-w node``), named ``settings.hold_job_name`` and marked with ``--comment=<name>:<node>``.
 Growing submits more (one ``sbatch --array`` call), shrinking cancels some: there is never a

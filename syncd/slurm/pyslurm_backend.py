@@ -1,8 +1,8 @@
-"""SlurmPort on pyslurm 25.11 (the ``syncd[pyslurm]`` extra), written to pyslurm-facts.md.
+"""SlurmPort on pyslurm 25.11 (the ``syncd[pyslurm]`` extra), written to docs/facts/pyslurm.md.
 
 NOT run in CI: pyslurm 25.11 builds only against Slurm 25.11, which no Debian suite ships
-(slurm-facts.md §6); see docs/slurm-backends.md for what is and is not verified. Node reads and
-node updates use pyslurm's RPCs (``Nodes.load``, ``Node.modify``, ``Nodes.modify``), each in a
+(docs/facts/slurm.md §6); see docs/slurm-backends.md for what is and is not verified. Node reads
+and node updates use pyslurm's RPCs (``Nodes.load``, ``Node.modify``, ``Nodes.modify``), each in a
 worker thread because they block. Hold jobs and slurmctld's boot time go through the same
 verified CLI code as the scontrol backend: they change rarely and are not on the hot path.
 """
@@ -46,7 +46,7 @@ def _gpus(gres: Any) -> int:
 
 
 def to_node(raw: Any, stats: ParseStats) -> SlurmNode:
-    """A pyslurm.Node (attributes per pyslurm-facts.md "API that works") -> SlurmNode."""
+    """A pyslurm.Node (attributes per docs/facts/pyslurm.md §1) -> SlurmNode."""
     state, flags = parse_state(str(raw.state or ""), stats)
     used = getattr(raw, "allocated_gres", None) or getattr(raw, "gres_used", None)
     # 25.11 keeps the reason after RESUME like 24.11: read it only while it holds the node.
@@ -61,7 +61,7 @@ def to_node(raw: Any, stats: ParseStats) -> SlurmNode:
         available_features=tuple(raw.available_features or ()),
         active_features=tuple(raw.active_features or ()),
         gres_gpus=_gpus(raw.configured_gres),
-        # allocated_gres is {} without slurmdbd (pyslurm-facts.md "Traps"): 0 then.
+        # allocated_gres is {} without slurmdbd (docs/facts/pyslurm.md §3): 0 then.
         gres_used_gpus=_gpus(used),
     )
 

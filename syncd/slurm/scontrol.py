@@ -2,7 +2,7 @@
 
 One read is three cheap commands run concurrently: ``scontrol show node -o -d`` (every node in
 one call; ``-d`` adds GresUsed), ``scontrol show config`` (BOOT_TIME, to notice a restart that
-reset our features; slurm-facts.md §3) and one ``squeue`` for syncd's hold jobs.
+reset our features; docs/facts/slurm.md §3) and one ``squeue`` for syncd's hold jobs.
 """
 
 from __future__ import annotations

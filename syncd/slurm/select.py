@@ -1,7 +1,7 @@
 """Build the configured SlurmPort; ``auto`` picks pyslurm only when it can work.
 
-pyslurm is built for exactly one Slurm release (25.11.x for pyslurm 25.11; slurm-facts.md §6),
-so ``auto`` uses it only when it imports *and* its major.minor equals the running Slurm's
+pyslurm is built for exactly one Slurm release (25.11.x for pyslurm 25.11; docs/facts/slurm.md
+§6), so ``auto`` uses it only when it imports *and* its major.minor equals the running Slurm's
 (``scontrol --version``, which needs no slurmctld). Everything else gets the scontrol backend.
 """
 

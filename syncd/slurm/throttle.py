@@ -1,7 +1,8 @@
 """A token bucket, so a burst of reconciles can never hammer slurmctld.
 
-HPC admins ask tools to throttle their RPCs (prior-art.md, rwth-i6/sisyphus#108); every Slurm
-command syncd runs takes one token, and tokens refill at ``rate`` per second up to ``burst``.
+HPC admins ask tools to throttle their RPCs (docs/facts/prior-art.md §4, item 12:
+https://github.com/rwth-i6/sisyphus/issues/108); every Slurm command syncd runs takes one token,
+and tokens refill at ``rate`` per second up to ``burst``.
 """
 
 from __future__ import annotations

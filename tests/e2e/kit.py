@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -50,8 +49,10 @@ def syncd_config(
                             "topic_prefix": mqtt_prefix}},
         "daemon": {"listen": f"0.0.0.0:{port}", "state_dir": str(state_dir),
                    "debounce": "20ms", "resync_every": "5m", "slurm_probe_every": "1s",
+                   # 8 s: a leader starved for a few seconds on a loaded machine must not
+                   # lose the lease to the standby mid-test; renewals stay every second.
                    "leader_election": {"lease_name": lease, "lease_namespace": "default",
-                                       "identity": identity, "lease_duration": "4s",
+                                       "identity": identity, "lease_duration": "8s",
                                        "renew_every": "1s"}},
         "logging": {"format": "json", "level": "info"},
     }
@@ -98,7 +99,8 @@ class Syncd:
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+            # /api/v1/status reads Slurm first: seconds, not milliseconds, on a loaded machine.
+            with urllib.request.urlopen(self.url + path, timeout=30) as r:
                 body = r.read()
                 status = r.status
         except urllib.error.HTTPError as exc:
@@ -113,17 +115,13 @@ class Syncd:
             return None
         return body if status == 200 and isinstance(body, dict) else None
 
-    def wait_ready(self, timeout: float = 30.0, role: str | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"syncd exited {self.proc.returncode}:\n{self.tail()}")
-            r = self.ready()
-            if r is not None and (role is None or r.get("role") == role):
-                return r
-            time.sleep(0.1)
-        raise AssertionError(f"syncd not ready{' as ' + role if role else ''}:\n{self.tail()}")
+    def ready_as(self, role: str | None = None) -> dict[str, Any] | None:
+        """/readyz's body once ready (in ``role``, if given), else None; fails if syncd exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"syncd exited {self.proc.returncode}:\n{self.tail()}")
+        r = self.ready()
+        return r if r is not None and (role is None or r.get("role") == role) else None
 
     def metric(self, name: str, **labels: str) -> float:
         _, text = self.get("/metrics")

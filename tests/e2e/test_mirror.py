@@ -103,7 +103,7 @@ async def test_an_operators_drain_is_mirrored_and_flapping_never_loops(
     await sim_client.set_taints(NODE, [OTHER])
     d = start(box, sim_kubeconfig, redis_addr, redis_stream, tmp_path)
     try:
-        await asyncio.to_thread(d.wait_ready, 40.0)
+        await eventually(lambda: d.ready_as(None), within=90, blocking=True, what="syncd ready")
         await eventually(lambda: asyncio.to_thread(
             lambda: all("gpu_avail_8" in features(box, n) for n in box.nodes)),
             within=20, what="the first pass wrote capacity", every=0.2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,17 +135,6 @@ def stream_len(url: str, stream: str) -> int:
         client.close()
 
 
-async def wait_until(
-    check: Callable[[], bool | Awaitable[bool]],
-    *,
-    timeout: float,  # noqa: ASYNC109 (a deadline for polling, not for one await)
-    what: str,
-    every: float = 0.05,
-) -> None:
-    """:func:`tests.fixtures.waiting.eventually` under the name these tests use."""
-    await eventually(check, within=timeout, what=what, every=every)
-
-
 @dataclass
 class MqttCollector:
     """A real MQTT subscriber that records what it receives, reconnecting when the broker dies.
@@ -166,7 +154,7 @@ class MqttCollector:
 
     async def __aenter__(self) -> MqttCollector:
         self._task = asyncio.create_task(self._run())
-        await wait_until(self.subscribed.is_set, timeout=10, what=f"subscription to {self.topic}")
+        await eventually(self.subscribed.is_set, what=f"subscription to {self.topic}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

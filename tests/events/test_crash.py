@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.events.helpers import MqttCollector, read_stream, stream_len, wait_until
+from tests.events.helpers import MqttCollector, read_stream, stream_len
 from tests.fixtures.brokers import Addr
+from tests.fixtures.waiting import eventually
 
 COUNT = 8_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,24 +35,26 @@ async def test_sigkill_mid_delivery_then_restart_delivers_the_rest_without_gap(
             MqttCollector(mqtt_addr, f"{mqtt_prefix}/events") as events:
         first = await start(spool, redis_addr, redis_stream, mqtt_addr, mqtt_prefix, COUNT)
         assert first.stdout is not None
+        # 60 s: the child imports syncd and spools 8,000 events first (~2 s idle).
         assert await asyncio.wait_for(first.stdout.readline(), 60) == b"spooled\n"
-        await wait_until(lambda: stream_len(redis_addr.redis_url, redis_stream) >= 1_000,
-                         timeout=60, what="delivery to be under way", every=0.005)
+        await eventually(lambda: stream_len(redis_addr.redis_url, redis_stream) >= 1_000,
+                         within=60, what="delivery to be under way", every=0.005)
         first.send_signal(signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
         at_kill = stream_len(redis_addr.redis_url, redis_stream)
         assert at_kill < COUNT, "delivery finished before the kill: raise COUNT"
         # The broker publishes the Will when the connection dies without DISCONNECT.
-        await wait_until(lambda: bool(status.messages) and status.messages[-1].payload
-                         == b"offline", timeout=10, what="the MQTT Will (offline)")
+        await eventually(lambda: bool(status.messages) and status.messages[-1].payload
+                         == b"offline", what="the MQTT Will (offline)")
 
         second = await start(spool, redis_addr, redis_stream, mqtt_addr, mqtt_prefix, 0)
         assert second.stdout is not None
+        # Delivering the rest takes a few seconds idle; 120 s bounds a loaded machine.
         out = await asyncio.wait_for(second.stdout.read(), 120)
         assert await second.wait() == 0, out
         assert out.splitlines()[-1] == b"flushed"
-        await wait_until(lambda: len({e["id"] for e in events.events()}) == COUNT,
-                         timeout=30, what="MQTT subscriber to get every id")
+        await eventually(lambda: len({e["id"] for e in events.events()}) == COUNT,
+                         what="MQTT subscriber to get every id")
 
     for received in (read_stream(redis_addr.redis_url, redis_stream), events.events()):
         sequences = [int(e["sequence"]) for e in received]

@@ -21,9 +21,9 @@ from tests.events.helpers import (
     read_stream,
     settings,
     stream_len,
-    wait_until,
 )
 from tests.fixtures.brokers import Addr, PrivateBroker
+from tests.fixtures.waiting import eventually
 
 
 @asynccontextmanager
@@ -62,7 +62,7 @@ async def test_events_reach_both_sinks_in_order_and_validate(
             assert outbox.backlog() == {"redis": 0, "mqtt": 0}
             stats = outbox.stats()
             assert stats["redis"].delivered == stats["mqtt"].delivered == len(published)
-            await wait_until(lambda: len(sub.messages) >= len(published), timeout=10,
+            await eventually(lambda: len(sub.messages) >= len(published),
                              what="MQTT subscriber to get every event")
 
     on_redis = read_stream(redis_addr.redis_url, redis_stream)
@@ -94,12 +94,12 @@ async def test_a_sink_that_is_down_does_not_hold_back_the_other(
         if True:
             private_redis.kill()
             outbox.publish(numbered(300))
-            await wait_until(lambda: outbox.backlog()["mqtt"] == 0, timeout=20,
+            await eventually(lambda: outbox.backlog()["mqtt"] == 0,
                              what="MQTT to get everything while Redis is down")
             assert outbox.backlog()["redis"] == 300
-            await wait_until(lambda: len(sub.messages) == 300, timeout=10,
+            await eventually(lambda: len(sub.messages) == 300,
                              what="the MQTT subscriber to see all 300")
-            await wait_until(lambda: outbox.stats()["redis"].failed > 0, timeout=10,
+            await eventually(lambda: outbox.stats()["redis"].failed > 0,
                              what="Redis failures to be counted")
             assert not outbox.stats()["redis"].healthy
             private_redis.start()
@@ -151,10 +151,10 @@ async def test_status_topic_is_online_while_connected_and_offline_after(
         async with running(cfg, tmp_path / "spool") as outbox:
             outbox.publish([drift("n1")])
             assert await outbox.flush(timeout=10)
-            await wait_until(lambda: any(m.payload == b"online" for m in sub.messages),
-                             timeout=10, what="status online")
-        await wait_until(lambda: bool(sub.messages) and sub.messages[-1].payload == b"offline",
-                         timeout=10, what="status offline after a clean shutdown")
+            await eventually(lambda: any(m.payload == b"online" for m in sub.messages),
+                             what="status online")
+        await eventually(lambda: bool(sub.messages) and sub.messages[-1].payload == b"offline",
+                         what="status offline after a clean shutdown")
 
 
 async def test_the_count_bound_drops_the_oldest_and_says_so(
@@ -190,7 +190,7 @@ async def test_the_age_bound_drops_what_waited_too_long(
         assert await wait_until_backlog(outbox, "mqtt", 0)
         now[0] += 61  # the five are now too old for a sink that has not got them
         outbox.publish(numbered(2, start=5))
-        await wait_until(lambda: outbox.stats()["redis"].dropped == 5, timeout=10,
+        await eventually(lambda: outbox.stats()["redis"].dropped == 5,
                          what="housekeeping to apply the age bound")
         assert outbox.stats()["mqtt"].dropped == 0
         private_redis.start()
@@ -202,8 +202,7 @@ async def test_the_age_bound_drops_what_waited_too_long(
 
 
 async def wait_until_backlog(outbox: Outbox, sink: str, size: int) -> bool:
-    await wait_until(lambda: outbox.backlog()[sink] == size, timeout=10,
-                     what=f"{sink} backlog {size}")
+    await eventually(lambda: outbox.backlog()[sink] == size, what=f"{sink} backlog {size}")
     return True
 
 

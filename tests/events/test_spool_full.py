@@ -17,8 +17,9 @@ from syncd.core.model import EventType
 from syncd.events import Outbox, SpoolUnavailable, make_sinks, validate_event
 from syncd.settings.events import EventsSettings
 from tests.events.fullfs import SmallFilesystem, small_filesystem
-from tests.events.helpers import numbered, read_stream, settings, wait_until
+from tests.events.helpers import numbered, read_stream, settings
 from tests.fixtures.brokers import Addr
+from tests.fixtures.waiting import eventually
 
 __all__ = ["small_filesystem"]  # the fixture, used by name
 
@@ -86,7 +87,7 @@ async def test_continue_buffers_drops_the_newest_beyond_the_bound_and_recovers(
         assert outbox.backlog()["redis"] >= BUFFER
 
         fs.free()
-        await wait_until(lambda: outbox.health()[0], timeout=20, what="the spool to recover")
+        await eventually(lambda: outbox.health()[0], within=20, what="the spool to recover")
         outbox.publish(numbered(5, start=upto + 500))
         assert await outbox.flush(timeout=30)
         assert outbox.stats()["redis"].dropped == dropped
@@ -142,7 +143,7 @@ async def test_hold_stops_slurm_writes_until_the_spool_is_written_again(
         assert not outbox.writes_allowed()
 
         fs.free()
-        await wait_until(outbox.writes_allowed, timeout=20, what="writes to be allowed again")
+        await eventually(outbox.writes_allowed, within=20, what="writes to be allowed again")
         assert outbox.open_intents() == []  # settled in the transaction that stored them
         await outbox.intend("drain:gpu-02", {"action": "drain", "nodes": ["gpu-02"]})
         assert [i.key for i in outbox.open_intents()] == ["drain:gpu-02"]

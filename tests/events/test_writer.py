@@ -20,7 +20,8 @@ from syncd.events.buffer import EventQueue, SpoolStats
 from syncd.events.envelope import encode, envelope
 from syncd.events.overflow import Gap, memory_notices
 from syncd.settings.events import EventsSettings
-from tests.events.helpers import numbered, settings, wait_until
+from tests.events.helpers import numbered, settings
+from tests.fixtures.waiting import eventually
 
 
 @asynccontextmanager
@@ -241,7 +242,7 @@ async def test_a_waiter_that_gives_up_does_not_stop_the_writer(tmp_path: Path) -
     async with opened(settings(fsync="always"), tmp_path / "spool") as outbox:
         outbox.publish(numbered(300))  # one fsync each: the writer is busy for a while
         waiter = asyncio.create_task(outbox.durable())
-        await wait_until(lambda: outbox.spool_stats().written > 0, timeout=20,
+        await eventually(lambda: outbox.spool_stats().written > 0, within=20,
                          what="the writer to be under way")
         assert not waiter.done(), "the writer finished too soon for this test: publish more"
         waiter.cancel()

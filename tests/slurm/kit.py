@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from syncd.core.memory import Memory
 from syncd.core.model import KubeNode, KubeView, SlurmNode, SlurmView
@@ -42,22 +41,14 @@ async def reconcile(
     return p
 
 
-async def until(
-    port: SlurmPort,
-    check: Callable[[SlurmView], bool],
-    *,
-    within: float = 30.0,
-    what: str = "condition",
-) -> SlurmView:
-    """Read until ``check`` holds; AssertionError after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
+def read_when(
+    port: SlurmPort, check: Callable[[SlurmView], bool]
+) -> Callable[[], Awaitable[SlurmView | None]]:
+    """A check for ``eventually``: read the port; its view once ``check`` holds, else None."""
+    async def attempt() -> SlurmView | None:
         view = await port.read()
-        if check(view):
-            return view
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(0.1)
+        return view if check(view) else None
+    return attempt
 
 
 def node(view: SlurmView, name: str) -> SlurmNode:

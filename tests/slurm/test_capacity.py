@@ -12,8 +12,9 @@ import pytest
 
 from syncd.core.model import ActionKind
 from syncd.slurm.scontrol import ScontrolPort
-from tests.fixtures.slurm import SlurmSandbox, job_state, submit, wait_for
-from tests.slurm.kit import kube, policy_for, reconcile, until
+from tests.fixtures.slurm import SlurmSandbox, job_state, submit
+from tests.fixtures.waiting import eventually
+from tests.slurm.kit import kube, policy_for, read_when, reconcile
 
 JOB = ["--gres=gpu:2", "--cpus-per-task=1", "--mem=1", "--output=/dev/null",
        "--chdir=/", "--wrap", "sleep 300"]
@@ -44,21 +45,22 @@ async def test_plain_gpu_job_waits_for_pods_then_runs(
     p = await reconcile(port, kube({x: 7}), policy)
     assert {(a.kind, a.hold_gpus) for a in p.actions if a.kind is ActionKind.SET_HOLD} == {
         (ActionKind.SET_HOLD, 7)}
-    await until(port, lambda v: v.nodes[x].gres_used_gpus == 7 and v.nodes[x].hold_gpus == 7,
-                what="7 GPUs held on X")
+    await eventually(read_when(port, lambda v: v.nodes[x].gres_used_gpus == 7
+                               and v.nodes[x].hold_gpus == 7), what="7 GPUs held on X")
 
     job = submit(slurm, ["--nodelist", x, *JOB])
     jobs.append(job)
-    wait_for(lambda: _pending_for_resources(slurm, job), timeout=30,
-             what="the gpu:2 job to be refused for lack of GPUs on X")
+    await eventually(lambda: _pending_for_resources(slurm, job),
+                     what="the gpu:2 job to be refused for lack of GPUs on X")
     view = await port.read()
     assert view.nodes[x].gres_used_gpus == 7  # nothing of the job runs on X
 
     # Pods gone: the next reconcile releases the holds and the job starts on X.
     p = await reconcile(port, kube({x: 0}), policy, p.memory)
     assert (ActionKind.SET_HOLD, 0) in {(a.kind, a.hold_gpus) for a in p.actions}
-    wait_for(lambda: job_state(slurm, job) == f"RUNNING|{x}", timeout=60,
-             what="the gpu:2 job to start on X")
+    # The backfill scheduler starts it on its next pass, which is not at once.
+    await eventually(lambda: job_state(slurm, job) == f"RUNNING|{x}", within=60,
+                     what="the gpu:2 job to start on X")
     view = await port.read()
     assert view.nodes[x].hold_gpus == 0
 
@@ -77,14 +79,16 @@ async def test_holds_win_over_an_older_pending_job(
     blocker = submit(slurm, ["--nodelist", y, "--gres=gpu:8", "--cpus-per-task=1", "--mem=1",
                              "--output=/dev/null", "--chdir=/", "--wrap", "sleep 300"])
     jobs.append(blocker)
-    wait_for(lambda: job_state(slurm, blocker) == f"RUNNING|{y}", what="blocker running")
+    await eventually(lambda: job_state(slurm, blocker) == f"RUNNING|{y}", what="blocker running")
     older = submit(slurm, ["--nodelist", y, *JOB])
     jobs.append(older)
 
     p = await reconcile(port, kube({y: 7}), policy)
     slurm.run("scancel", blocker)
-    await until(port, lambda v: v.nodes[y].gres_used_gpus == 7, what="holds running on Y")
-    wait_for(lambda: _pending_for_resources(slurm, older), what="older job left pending")
+    await eventually(read_when(port, lambda v: v.nodes[y].gres_used_gpus == 7),
+                     what="holds running on Y")
+    await eventually(lambda: _pending_for_resources(slurm, older), what="older job left pending")
     await reconcile(port, kube({y: 0}), policy, p.memory)
-    wait_for(lambda: job_state(slurm, older) == f"RUNNING|{y}", timeout=60,
-             what="older job runs once the pods are gone")
+    # As above: the scheduler's next pass, not at once.
+    await eventually(lambda: job_state(slurm, older) == f"RUNNING|{y}", within=60,
+                     what="older job runs once the pods are gone")

@@ -18,7 +18,8 @@ from syncd.slurm.runner import Runner, make_runner
 from syncd.slurm.scontrol import ScontrolPort
 from syncd.slurm.select import check_pyslurm
 from tests.fixtures.slurm import SlurmSandbox
-from tests.slurm.kit import kube, policy_for, reconcile, until
+from tests.fixtures.waiting import eventually
+from tests.slurm.kit import kube, policy_for, read_when, reconcile
 
 Port = ScontrolPort | PyslurmPort
 
@@ -80,13 +81,14 @@ async def test_drain_resume_undrain(port: Port, slurm: SlurmSandbox) -> None:
     await port.apply(_resume(n))
     # After RESUME the node reads IDLE+NOT_RESPONDING until slurmctld pings it again, and 24.11
     # keeps the reason, which the port does not report (docs/slurm-releases.md).
-    view = await until(port, lambda v: v.nodes[n].state is BaseState.IDLE
-                       and not v.nodes[n].flags, what=f"{n} IDLE after resume")
+    view = await eventually(read_when(port, lambda v: v.nodes[n].state is BaseState.IDLE
+                                      and not v.nodes[n].flags), what=f"{n} IDLE after resume")
     assert view.nodes[n].reason == ""
 
     await port.apply(_drain(n, reason))
     slurm.run("scontrol", "update", f"NodeName={n}", "State=UNDRAIN")
-    view = await until(port, lambda v: not v.nodes[n].drained, what=f"{n} undrained")
+    view = await eventually(read_when(port, lambda v: not v.nodes[n].drained),
+                            what=f"{n} undrained")
     assert view.nodes[n].reason == ""
 
 

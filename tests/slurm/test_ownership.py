@@ -6,7 +6,8 @@ from syncd.core.model import ActionKind
 from syncd.core.ownership import make_reason
 from syncd.slurm.scontrol import ScontrolPort
 from tests.fixtures.slurm import SlurmSandbox
-from tests.slurm.kit import kube, policy_for, reconcile, until
+from tests.fixtures.waiting import eventually
+from tests.slurm.kit import kube, policy_for, read_when, reconcile
 
 
 async def test_operator_drain_is_never_resumed(slurm: SlurmSandbox) -> None:
@@ -33,6 +34,7 @@ async def test_operator_drain_is_never_resumed(slurm: SlurmSandbox) -> None:
         slurm.run("scontrol", "update", f"NodeName={n}", "State=DRAIN", f"Reason={ours}")
         p = await reconcile(port, kube({n: 0}), policy, memory)
         p = await reconcile(port, kube({n: 0}), policy, p.memory)
-        await until(port, lambda v: not v.nodes[n].drained, what="syncd's own drain resumed")
+        await eventually(read_when(port, lambda v: not v.nodes[n].drained),
+                         what="syncd's own drain resumed")
     finally:
         slurm.run("scontrol", "update", f"NodeName={n}", "State=RESUME", check=False)

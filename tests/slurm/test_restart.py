@@ -12,7 +12,8 @@ import pytest
 from syncd.core.model import Action, ActionKind, EventType
 from syncd.slurm.errors import Unreachable
 from syncd.slurm.scontrol import ScontrolPort
-from tests.fixtures.slurm import SlurmSandbox, wait_for
+from tests.fixtures.slurm import SlurmSandbox
+from tests.fixtures.waiting import eventually_sync
 from tests.slurm.kit import kube, policy_for, reconcile
 
 
@@ -27,13 +28,13 @@ async def test_restart_resets_features_and_next_plan_reapplies(slurm: SlurmSandb
     slurm.ctld_stop()
     try:
         # BOOT_TIME has one-second resolution: start in a later second than the last boot.
-        wait_for(lambda: time.strftime("%Y-%m-%dT%H:%M:%S") > before.boot_time,
-                 timeout=5, what="a new second")
+        eventually_sync(lambda: time.strftime("%Y-%m-%dT%H:%M:%S") > before.boot_time,
+                        what="a new second")
     finally:
         slurm.ctld_start()
     after = await port.read()
     assert after.boot_time != before.boot_time
-    # Default recovery resets scontrol-set features to slurm.conf (slurm-facts.md §3).
+    # Default recovery resets scontrol-set features to slurm.conf (docs/facts/slurm.md §3).
     assert after.nodes[n].active_features == ("gpu",)
     assert after.nodes[n].hold_gpus == 2  # jobs survive a restart
 

@@ -7,13 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from syncd.slurm.scontrol import ScontrolPort
-from tests.fixtures.slurm import (
-    SlurmSandbox,
-    async_wait_for,
-    job_state,
-    running_sandbox,
-    wait_for,
-)
+from tests.fixtures.slurm import SlurmSandbox, job_state, running_sandbox
+from tests.fixtures.waiting import eventually
 
 REAL, GHOSTS = 3, 40
 
@@ -49,12 +44,12 @@ async def test_real_nodes_idle_ghosts_unresponsive_and_writable(ghostbox: SlurmS
     assert "ActiveFeatures=gpu,gpu_avail_5" in ghostbox.node_line("gpu043")
 
 
-def test_jobs_run_on_real_nodes(ghostbox: SlurmSandbox) -> None:
+async def test_jobs_run_on_real_nodes(ghostbox: SlurmSandbox) -> None:
     job = ghostbox.run("sbatch", "--parsable", "-w", "gpu002", "--gres=gpu:1",
                        "--wrap", "sleep 30").stdout.strip()
     try:
-        wait_for(lambda: job_state(ghostbox, job).startswith("RUNNING|gpu002"),
-                 timeout=30, what="the job to run on gpu002")
+        await eventually(lambda: job_state(ghostbox, job).startswith("RUNNING|gpu002"),
+                         what="the job to run on gpu002")
     finally:
         ghostbox.run("scancel", job, check=False)
 
@@ -87,9 +82,11 @@ async def test_unresponsive_nodes_are_drained_and_come_back_drained(
     async def silent(name: str) -> bool:
         return (await port.read()).nodes[name].not_responding
 
-    deadline = 120.0  # slurmctld pings every SlurmdTimeout/3 = 20 s
-    await async_wait_for(lambda: silent(real), within=deadline, what=f"{real} silent")
-    await async_wait_for(lambda: silent(ghost), within=deadline, what=f"{ghost} silent")
+    # slurmctld pings every SlurmdTimeout/3 = 20 s: a node is seen silent 20-40 s after its
+    # slurmd stops, later on a loaded machine; 120 s bounds a sandbox that never pings.
+    deadline = 120.0
+    await eventually(lambda: silent(real), within=deadline, what=f"{real} silent", every=0.5)
+    await eventually(lambda: silent(ghost), within=deadline, what=f"{ghost} silent", every=0.5)
     healthy = [knode(n) for n in (await port.read()).nodes if n not in (real, ghost)]
     p = plan(kview(*healthy, knode(real, ready=False), knode(ghost, cordoned=True)),
              await port.read(), policy, Memory(), 1000.0)
@@ -110,7 +107,8 @@ async def test_unresponsive_nodes_are_drained_and_come_back_drained(
         n = (await port.read()).nodes[real]
         return not n.not_responding and n.drained and n.state.value == "IDLE"
 
-    await async_wait_for(back, within=60, what=f"{real} IDLE+DRAIN")
+    # slurmd registers at start; slurmctld answers on its next ping round (SlurmdTimeout/3).
+    await eventually(back, within=60, what=f"{real} IDLE+DRAIN", every=0.5)
     mem = p.memory
     k = kview(*healthy, knode(real), knode(ghost, cordoned=True))
     for now in (1001.0, 1002.0):

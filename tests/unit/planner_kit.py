@@ -85,7 +85,7 @@ def healthy_pair(n: int, prefix: str = "gpu") -> tuple[KubeView, SlurmView]:
 
 
 def apply_actions(view: SlurmView, actions: Iterable[Action]) -> SlurmView:
-    """What slurmctld does with each action (slurm-facts §3), on a copy of the view."""
+    """What slurmctld does with each action (docs/facts/slurm.md §3), on a copy of the view."""
     nodes = dict(view.nodes)
     for a in actions:
         for name in a.nodes:

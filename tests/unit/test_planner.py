@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hostlist import expand_hostlist
 
 from syncd.core import manual
-from syncd.core.batching import batch, expand
+from syncd.core.batching import batch
 from syncd.core.memory import Memory, reset_breaker
 from syncd.core.model import Action, ActionKind, BaseState, EventType, NodeChange, Taint
 from syncd.core.ownership import is_syncd_reason, make_reason
@@ -238,7 +239,7 @@ def test_ownership_survives_a_lost_ledger_but_not_an_edit_or_another_key() -> No
 
 
 def test_a_stale_reason_on_a_node_that_is_not_drained_means_nothing() -> None:
-    # Slurm 25.11 keeps the reason after RESUME (pyslurm-facts): only the DRAIN flag counts.
+    # Slurm 25.11 keeps the reason after RESUME (docs/facts/pyslurm.md §4): only DRAIN counts.
     reason = make_reason(NO_HOLDS, "gpu001", "k8s node cordoned")
     s = sview(snode("gpu001", reason=reason))
     assert plan(kview(knode("gpu001")), s, NO_HOLDS, Memory(), 0.0).changes == ()
@@ -458,7 +459,7 @@ def test_identical_changes_batch_into_hostlists_of_at_most_100() -> None:
     feats = [a for a in p.actions if a.kind is F]
     assert [len(a.nodes) for a in feats] == [100, 100, 50]
     assert feats[0].hostlist == "gpu[001-100]"
-    assert sorted(n for a in feats for n in expand(a.hostlist)) == sorted(names)
+    assert sorted(n for a in feats for n in expand_hostlist(a.hostlist)) == sorted(names)
 
 
 def test_drift_events_are_edge_triggered() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from hostlist import expand_hostlist
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from syncd.core.batching import expand
 from syncd.core.memory import Memory
 from syncd.core.model import ActionKind, BaseState, KubeNode, KubeView, SlurmNode, SlurmView
 from syncd.core.ownership import make_reason, owns, slurmctld_unresponsive
@@ -113,7 +113,7 @@ def test_usable_gpus_are_never_negative_and_hostlists_expand_to_the_plan(
     by_kind: dict[ActionKind, list[str]] = {}
     for a in p.actions:
         assert 1 <= len(a.nodes) <= POLICY.batch_size
-        assert expand(a.hostlist) == list(a.nodes)
+        assert expand_hostlist(a.hostlist) == list(a.nodes)
         by_kind.setdefault(a.kind, []).extend(a.nodes)
     for kind, nodes in by_kind.items():
         assert sorted(nodes) == sorted(c.node for c in p.changes if c.kind is kind)
