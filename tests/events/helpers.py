@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiomqtt
+import pytest
 import redis
 
 from syncd.core.model import (
@@ -182,3 +184,14 @@ class MqttCollector:
         """The decoded events received (empty payloads, i.e. cleared retained, left out)."""
         return [json.loads(m.payload) for m in self.messages
                 if isinstance(m.payload, bytes) and m.payload]
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[asyncio.subprocess.Process]]:
+    """Processes a test started; whichever still runs at teardown (a failed test) is killed."""
+    started: list[asyncio.subprocess.Process] = []
+    yield started
+    for proc in started:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()

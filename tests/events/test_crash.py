@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.events.helpers import MqttCollector, read_stream, stream_len
+from tests.events.helpers import MqttCollector, read_stream, reaper, stream_len
 from tests.fixtures.brokers import Addr
 from tests.fixtures.waiting import eventually
+
+__all__ = ["reaper"]  # the fixture, used by name
 
 COUNT = 8_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +30,14 @@ async def start(spool: Path, redis: Addr, stream: str, mqtt: Addr, prefix: str,
 
 
 async def test_sigkill_mid_delivery_then_restart_delivers_the_rest_without_gap(
-    redis_addr: Addr, redis_stream: str, mqtt_addr: Addr, mqtt_prefix: str, tmp_path: Path
+    redis_addr: Addr, redis_stream: str, mqtt_addr: Addr, mqtt_prefix: str, tmp_path: Path,
+    reaper: list[asyncio.subprocess.Process],
 ) -> None:
     spool = tmp_path / "spool"
     async with MqttCollector(mqtt_addr, f"{mqtt_prefix}/status") as status, \
             MqttCollector(mqtt_addr, f"{mqtt_prefix}/events") as events:
         first = await start(spool, redis_addr, redis_stream, mqtt_addr, mqtt_prefix, COUNT)
+        reaper.append(first)
         assert first.stdout is not None
         # 60 s: the child imports syncd and spools 8,000 events first (~2 s idle).
         assert await asyncio.wait_for(first.stdout.readline(), 60) == b"spooled\n"
@@ -48,6 +52,7 @@ async def test_sigkill_mid_delivery_then_restart_delivers_the_rest_without_gap(
                          == b"offline", what="the MQTT Will (offline)")
 
         second = await start(spool, redis_addr, redis_stream, mqtt_addr, mqtt_prefix, 0)
+        reaper.append(second)
         assert second.stdout is not None
         # Delivering the rest takes a few seconds idle; 120 s bounds a loaded machine.
         out = await asyncio.wait_for(second.stdout.read(), 120)

@@ -17,16 +17,22 @@ import pytest
 
 from syncd.events import Outbox
 from syncd.settings.events import EventsSettings, MqttSink, RedisSink
+from tests.events.helpers import reaper
 from tests.events.intent_proc import outcome
+
+__all__ = ["reaper"]  # the fixture, used by name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def start(spool: Path, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+async def start(reaper: list[asyncio.subprocess.Process], spool: Path, *args: str
+                ) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.events.intent_proc", "--spool", str(spool), *args,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+    reaper.append(proc)
+    return proc
 
 
 async def read_until(proc: asyncio.subprocess.Process, last: bytes) -> list[bytes]:
@@ -84,10 +90,10 @@ def check(spool: Path, outbox: Outbox, *, intended: int) -> tuple[set[int], int]
 
 @pytest.mark.parametrize("fsync", ["batch", "always"])
 async def test_sigkill_between_intend_and_settle_leaves_the_intent_open(
-    tmp_path: Path, fsync: str
+    tmp_path: Path, fsync: str, reaper: list[asyncio.subprocess.Process]
 ) -> None:
     spool = tmp_path / "spool"
-    proc = await start(spool, "--fsync", fsync, "--count", "10", "--stop-at", "intended:3")
+    proc = await start(reaper, spool, "--fsync", fsync, "--count", "10", "--stop-at", "intended:3")
     lines = await read_until(proc, b"stopped")
     assert lines[-2] == b"intended 3"
     await kill(proc)
@@ -105,9 +111,11 @@ async def test_sigkill_between_intend_and_settle_leaves_the_intent_open(
     await again.aclose(flush_timeout=0.1)
 
 
-async def test_sigkill_after_settle_leaves_the_events_and_no_intent(tmp_path: Path) -> None:
+async def test_sigkill_after_settle_leaves_the_events_and_no_intent(
+    tmp_path: Path, reaper: list[asyncio.subprocess.Process]
+) -> None:
     spool = tmp_path / "spool"
-    proc = await start(spool, "--count", "10", "--stop-at", "settled:3")
+    proc = await start(reaper, spool, "--count", "10", "--stop-at", "settled:3")
     await read_until(proc, b"stopped")
     await kill(proc)
     outbox = restart(spool)
@@ -117,7 +125,7 @@ async def test_sigkill_after_settle_leaves_the_events_and_no_intent(tmp_path: Pa
 
 @pytest.mark.parametrize("fsync", ["batch", "always"])
 async def test_sigkill_at_random_moments_never_loses_an_intent(
-    tmp_path: Path, fsync: str
+    tmp_path: Path, fsync: str, reaper: list[asyncio.subprocess.Process]
 ) -> None:
     """Killed flat out wherever it is (mid-transaction included), three times on the same
     spool; after each restart the invariant holds, the open intent is resolved (as the
@@ -126,7 +134,8 @@ async def test_sigkill_at_random_moments_never_loses_an_intent(
     rng = random.Random(int.from_bytes(os.urandom(4)))
     first = 0
     for _round in range(3):
-        proc = await start(spool, "--fsync", fsync, "--start", str(first), "--count", "100000")
+        proc = await start(reaper, spool, "--fsync", fsync, "--start", str(first),
+                           "--count", "100000")
         target = first + rng.randrange(20, 200)
         await read_until(proc, f"intended {target}".encode())
         await kill(proc)
