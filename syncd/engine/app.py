@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -56,6 +56,20 @@ def identity_of(settings: Settings) -> str:
 
 
 async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
+    opened: list[Callable[[], Awaitable[object]]] = []
+    try:
+        return await _run(settings, flush_timeout, opened)
+    except StartupError:
+        # What start-up opened before the failing step is closed here, so the one-line error
+        # is not followed by aiohttp's "Unclosed client session" warnings at exit.
+        for close in reversed(opened):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
+
+
+async def _run(settings: Settings, flush_timeout: float,
+               opened: list[Callable[[], Awaitable[object]]]) -> int:
     d = settings.daemon
     identity = identity_of(settings)
     state_dir = Path(d.state_dir)
@@ -69,6 +83,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
         if kc and not await asyncio.to_thread(Path(kc).is_file):
             raise StartupError(f"kubernetes.kubeconfig: {kc} does not exist")
         api = await make_api_client(settings.kubernetes)
+        opened.append(api.close)
     async with _step("Slurm backend"):
         slurm = await make_slurm_port(settings.slurm)
     async with _step(f"event spool {spool_dir}"):
@@ -107,6 +122,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
                identity=identity, holder=lambda: elector.holder)
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
+    opened.append(runner.cleanup)
     host, _, port = d.listen.rpartition(":")
     site = web.TCPSite(runner, host or "0.0.0.0", int(port))
     async with _step(f"HTTP listener {d.listen}"):
