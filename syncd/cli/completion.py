@@ -59,8 +59,8 @@ autoload -U +X bashcompinit && bashcompinit
 
 def register(sub: Any) -> None:
     p = command(sub, "completion", help="print a shell completion script for syncd", examples=[
-        "source <(syncd completion bash)          # this shell",
         "syncd completion bash > /etc/bash_completion.d/syncd",
+        "source <(syncd completion bash)          # this shell only",
         "source <(syncd completion zsh)           # in ~/.zshrc",
     ])
     p.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")

@@ -138,9 +138,13 @@ def _header(base: Target, args: argparse.Namespace) -> str:
         ready = call(base, "/readyz", timeout=args.timeout)
     except ApiError as exc:
         ready = exc.body  # 503 while not ready: the body still says who is who
-    who = f"{ready.get('identity', '?')}, {ready.get('role', '?')}"
-    return (f"{when}  every {args.interval:g}s  daemon {base} ({who})  leader "
-            f"{ready.get('leader') or '-'}")
+    me, leader = ready.get("identity", "?"), ready.get("leader") or ""
+    if leader == "single":
+        leader = "this replica (leader election off)"
+    elif leader == me:
+        leader = "this replica"
+    return (f"{when}  every {args.interval:g}s  daemon {base} ({me}, {ready.get('role', '?')})"
+            f"  leader {leader or 'none'}")
 
 
 @_guard

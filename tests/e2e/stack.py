@@ -1,0 +1,58 @@
+"""One syncd daemon with everything it talks to, each of the test's own: a Slurm sandbox, the
+Kubernetes simulator as a process, and the daemon as a process; Redis is the caller's (a
+private one when the test stops it). Synchronous, so a module-scoped fixture can hold it."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.sim.client import SimClient
+from syncd.sim.server import start_sim_process
+from tests.e2e.kit import Syncd, child_env, new_port, syncd_config
+from tests.fixtures.slurm import SlurmSandbox, running_sandbox
+
+
+@dataclass
+class Stack:
+    box: SlurmSandbox
+    sim_url: str
+    sim_token: str
+    daemon: Syncd
+    env: dict[str, str]
+
+    def sim(self) -> SimClient:
+        """A client of the simulator (``async with stack.sim() as c``)."""
+        return SimClient(self.sim_url, self.sim_token)
+
+    @property
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a user on the daemon's host: the config points at the socket."""
+        return dict(self.env, SYNCD_CONFIG=str(self.daemon.config))
+
+
+@contextlib.contextmanager
+def daemon_stack(tmp: Path, *, nodes: int, redis_url: str, stream: str,
+                 overrides: dict[str, Any] | None = None) -> Iterator[Stack]:
+    token = secrets.token_hex(16)
+    with running_sandbox(tmp / "slurm", nodes=nodes) as box, start_sim_process(
+            "--token", token, "--write-kubeconfig", str(tmp / "kubeconfig"), "--nodes",
+            str(nodes), log=tmp / "sim.log") as (_, sim_url):
+        port = new_port()
+        cfg = syncd_config(
+            tmp / "syncd.yaml", kubeconfig=tmp / "kubeconfig", slurm_conf=box.conf,
+            state_dir=tmp / "state", redis_url=redis_url, stream=stream, mqtt_host="127.0.0.1",
+            mqtt_port=1, mqtt_prefix="unused", identity="stack", lease="stack", port=port,
+            overrides={"events.mqtt.enabled": False, "daemon.leader_election.enabled": False,
+                       **(overrides or {})})
+        env = child_env(box.conf)
+        d = Syncd.start(cfg, port, tmp / "syncd.log", env)
+        try:
+            d.wait_ready(60.0)
+            yield Stack(box, sim_url, token, d, env)
+        finally:
+            d.kill()
