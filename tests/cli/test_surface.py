@@ -19,12 +19,10 @@ from tests.fixtures.tools import missing
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def syncd(*args: str, env: dict[str, str] | None = None,
-          **kw: object) -> subprocess.CompletedProcess[str]:
+def syncd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     return subprocess.run([sys.executable, "-m", "syncd", *args], capture_output=True, text=True,
-                          env={**base, **(env or {})}, timeout=60, check=False, cwd=ROOT,
-                          **kw)  # type: ignore[call-overload]
+                          env={**base, **(env or {})}, timeout=60, check=False, cwd=ROOT)
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
