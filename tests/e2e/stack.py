@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,22 @@ class Stack:
     def cli_env(self) -> dict[str, str]:
         """The environment of a user on the daemon's host: the config points at the socket."""
         return dict(self.env, SYNCD_CONFIG=str(self.daemon.config))
+
+
+def stop_ctld(box: SlurmSandbox, within: float = 30.0) -> None:
+    """Stop the sandbox's slurmctld and make sure it is down (``scontrol ping``).
+
+    ``slurm-sandbox ctld-stop`` finds slurmctld by its pid file, which slurmctld writes some
+    time after it starts; before that the script stops nothing. So: again until it is down.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        box.ctld_stop()
+        if "DOWN" in box.run("scontrol", "ping", check=False).stdout:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"slurmctld of {box.dir} still answers after ctld-stop")
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager

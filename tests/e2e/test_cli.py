@@ -18,7 +18,7 @@ import pytest
 import redis
 import yaml
 
-from tests.e2e.stack import Stack, daemon_stack
+from tests.e2e.stack import Stack, daemon_stack, stop_ctld
 from tests.fixtures.brokers import Addr
 
 NODES = 8
@@ -163,7 +163,7 @@ def test_the_cli_says_whether_the_daemon_or_slurm_is_unreachable(stack: Stack) -
                                  "(Connection refused): is it running?"), out.stderr
     assert out.stderr.count("\n") == 1
 
-    stack.box.ctld_stop()
+    stop_ctld(stack.box)
     try:
         def slurm_down() -> bool:
             return syncd(stack, "status").returncode == 3
