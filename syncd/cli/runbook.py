@@ -211,7 +211,8 @@ def _each(args: argparse.Namespace, base: Target,
         except SlurmUnreachable:
             raise  # the same for every node: say it once
         except ApiError as exc:
-            print(f"syncd: {node}: {exc}", file=sys.stderr)
+            text = str(exc) if node in str(exc) else f"{node}: {exc}"
+            print(f"syncd: {text}", file=sys.stderr)
             code = max(code, exits.UNREACHABLE if exc.status == 503 else exits.PROBLEM)
             continue
         results.append(data)

@@ -89,7 +89,7 @@ def test_a_refused_node_is_reported_and_the_others_still_run(stack: Stack) -> No
     try:
         out = syncd(stack, "why", "gpu007", "nosuch1", "gpu008")
         assert out.returncode == 1
-        assert "syncd: nosuch1: nosuch1: not a Slurm node and not a Kubernetes node" in out.stderr
+        assert "syncd: nosuch1: not a Slurm node and not a Kubernetes node" in out.stderr
         assert [line.split(":")[0] for line in out.stdout.splitlines()
                 if not line.startswith(" ")] == ["gpu007", "gpu008"]
         refused = syncd(stack, "resume", "gpu[007-008]")
