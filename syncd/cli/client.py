@@ -49,8 +49,10 @@ class Target:
 def _daemon_settings(config: str | None) -> DaemonSettings:
     path = config or os.environ.get("SYNCD_CONFIG")
     if path:
+        from syncd.cli.configs import overrides  # SYNCD_URL etc. are no config keys
+
         with contextlib.suppress(ConfigError):
-            return load_file(path).daemon
+            return load_file(path, overrides(os.environ)).daemon
     return DaemonSettings()
 
 

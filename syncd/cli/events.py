@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from syncd.cli import exits
-from syncd.cli.output import Help, add_output, command, dump
+from syncd.cli.output import Help, add_output, command, dump, expand
 
 _PREFIXES = ("io.syncd.", "node.", "outbox.")
 _PAGE = 100  # entries per XREADGROUP at most
@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
                         "action, action.failed, breaker, skipped, overflow); repeatable "
                         "(default: every type)")
     p.add_argument("--node", action="append", default=[], metavar="N",
-                   help="only events about this node; repeatable (default: every node)")
+                   help="only events about these nodes: a name or a hostlist ('gpu[001-004]'); "
+                        "repeatable (default: every node)")
     p.add_argument("--from-start", action="store_true",
                    help="rewind this reader's group to the oldest event in the stream "
                         "(default: resume where the last run stopped; new readers start now)")
@@ -77,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if (args.count is not None and args.count < 1) or (args.timeout is not None
                                                        and args.timeout < 0):
         print("syncd events tail: --count must be 1 or more, --timeout 0 or more", file=sys.stderr)
+        return exits.USAGE
+    try:
+        nodes = expand(args.node)
+    except ValueError as exc:
+        print(f"syncd events tail: --node {exc}", file=sys.stderr)
         return exits.USAGE
     url, stream = "redis://127.0.0.1:6379/0", "syncd:events"
     config = args.config
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             return _PAGE if args.count is None else args.count - printed
 
         for entry_id, event in tail.follow(deadline, room):
-            if matches(event, args.type, args.node):
+            if matches(event, args.type, nodes):
                 show(event, args.output)
                 printed += 1
             tail.ack(entry_id)  # after printing: a crash re-prints rather than loses

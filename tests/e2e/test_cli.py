@@ -93,7 +93,7 @@ def test_a_refused_node_is_reported_and_the_others_still_run(stack: Stack) -> No
         assert [line.split(":")[0] for line in out.stdout.splitlines()
                 if not line.startswith(" ")] == ["gpu007", "gpu008"]
         refused = syncd(stack, "resume", "gpu[007-008]")
-        assert refused.returncode == 1 and "gpu007:" in refused.stderr
+        assert refused.returncode == 1 and "syncd: gpu007 was drained by root" in refused.stderr
         assert "ops: fan" in state(stack, "gpu007")
         assert syncd(stack, "why", "gpu[001-").returncode == 2
     finally:
@@ -192,3 +192,14 @@ def test_completion_node_names_come_from_sinfo(stack: Stack, tmp_path: Path) -> 
     out = subprocess.run(["bash", "--norc", "-c", probe], capture_output=True, text=True,
                          env=dict(os.environ, SLURM_CONF=stack.box.conf), timeout=30, check=True)
     assert out.stdout.split() == [f"gpu{i:03d}" for i in range(1, 9)]
+
+
+def test_the_clis_own_variables_do_not_break_the_config(stack: Stack, tmp_path: Path) -> None:
+    """$SYNCD_TOKEN_FILE is the CLI's, not a config override: the socket is still found."""
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef0123\n")
+    env = dict(stack.cli_env, SYNCD_TOKEN_FILE=str(token))
+    out = subprocess.run([sys.executable, "-m", "syncd", "status", "-o", "json"],
+                         capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert out.returncode in (0, 1), out.stderr
+    assert json.loads(out.stdout)["summary"]["nodes"] == NODES

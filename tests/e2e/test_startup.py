@@ -52,3 +52,6 @@ def test_a_port_in_use_is_a_clear_startup_error(
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"HTTP listener 127.0.0.1:{port}" in r.stderr
     assert "Traceback" not in r.stderr
+    # The Kubernetes client opened before the failing step is closed: no aiohttp warnings.
+    assert "Unclosed" not in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr

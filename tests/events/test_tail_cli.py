@@ -49,6 +49,10 @@ async def test_json_output_with_filters(
     lines = [json.loads(line) for line in drains.stdout.splitlines()]
     assert [(e["type"], e["subject"]) for e in lines] == [("io.syncd.node.action.v1", "gpu-08")]
 
+    both = tail(*base, "--type", "action", "--node", "gpu-0[7-8]", "--count", "2")
+    assert [json.loads(line)["subject"] for line in both.stdout.splitlines()] == [
+        "gpu-07", "gpu-08"]
+
     drifts = tail(*base, "--type", "io.syncd.node.drift.v1", "--node", "gpu-07", "--count", "1")
     assert drifts.returncode == 0, drifts.stderr
     lines = [json.loads(line) for line in drifts.stdout.splitlines()]
@@ -151,6 +155,7 @@ def test_unreachable_redis_exits_3_with_one_line() -> None:
 def test_bad_usage_exits_2(tmp_path: Path) -> None:
     assert tail("--count", "0").returncode == 2
     assert tail("--output", "xml").returncode == 2
+    assert tail("--node", "gpu[1-").returncode == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("events:\n  redis:\n    maxlen: 0\n")
     assert tail("--config", str(bad)).returncode == 2
