@@ -33,9 +33,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_or_report(args.config)
     if settings is None:
-        print("syncd: not started: fix the config (syncd check-config shows the same)",
-              file=sys.stderr)
-        return exits.USAGE
+        return exits.USAGE  # the problems are printed, one line each
     if args.dry_run:
         settings = dataclasses.replace(
             settings, daemon=dataclasses.replace(settings.daemon, dry_run=True))

@@ -32,6 +32,7 @@ def test_startup_problems_are_one_line(tmp_path: Path, body: str, needle: str) -
     assert r.returncode == 2
     assert needle in r.stderr
     assert "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
 
 
 def test_a_port_in_use_is_a_clear_startup_error(
