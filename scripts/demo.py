@@ -1,17 +1,20 @@
 """The syncd demo: a simulated 16-node GPU cluster synced into a real local Slurm.
 
-Run through scripts/demo.sh. It starts what it needs (Slurm sandbox, Kubernetes simulator,
-Redis if none answers), runs ``syncd run`` as a real process, plays a short story, shows
-``syncd status``, ``syncd why`` and the event stream as it goes, and stops everything it
-started. Exit code 0 means every step of the story happened as told.
+Run through scripts/demo.sh, as root (slurmd runs as root). It starts what it needs (Slurm
+sandbox, Kubernetes simulator, Redis if none answers), runs ``syncd run`` as a real process,
+plays a short story, shows ``syncd status``, ``syncd why`` and the event stream as it goes,
+and stops everything it started (``--keep``: only after Ctrl-C, so the printed commands can be
+tried in another terminal). Exit code 0 means every step of the story happened as told.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +33,9 @@ from kubesim.server import start_sim_process
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+VENV_BIN = ROOT / ".venv" / "bin"
+# The installed command when there is one (what the user types), else this Python's module.
+SYNCD = [str(VENV_BIN / "syncd")] if (VENV_BIN / "syncd").exists() else [PY, "-m", "syncd"]
 NODES = 16
 TOKEN = secrets.token_hex(16)  # the simulator accepts any token it is started with
 BOLD, DIM, OFF = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
@@ -81,6 +87,9 @@ class Demo:
         self.tail_file = work / "events.txt"
         self.stack = contextlib.ExitStack()
         self.tail_seen = 0
+        self.redis_port = 6379
+        self.stream = ""
+        self.config = work / "syncd.yaml"
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -95,13 +104,14 @@ class Demo:
         return p.stdout
 
     def syncd_cmd(self, *args: str, show: bool = True, expect: int | None = 0) -> str:
-        # SYNCD_CONFIG lets the CLI find the daemon's operator socket, as on a real host.
-        argv = [PY, "-m", "syncd", *args]
-        env = dict(self.env, SYNCD_CONFIG=str(self.config))
+        # SYNCD_CONFIG lets the CLI find the daemon's operator socket (and the event stream),
+        # as on a real host: the printed command is exactly what runs.
+        argv = [*SYNCD, *args]
+        env = self.cli_env()
         p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60,
                            check=False)
         if show:
-            print(f"{DIM}$ syncd {' '.join(args)}{OFF}")
+            print(f"{DIM}$ syncd {' '.join(shlex.quote(a) for a in args)}{OFF}")
             print((p.stdout + p.stderr).rstrip())
         if expect is not None and p.returncode != expect:
             raise DemoFailed(f"syncd {' '.join(args)} exited {p.returncode}, expected {expect}")
@@ -128,11 +138,12 @@ class Demo:
         new = lines[self.tail_seen:]
         self.tail_seen = len(lines)
         if new:
-            print(f"{DIM}-- syncd events tail (new lines) --{OFF}")
+            print(f"{DIM}-- new lines of `syncd events tail --from-start` (time, sequence, "
+                  f"type, node, what) --{OFF}")
+            if len(new) > 12:
+                print(f"{DIM}   ({len(new) - 12} earlier lines not shown){OFF}")
             for line in new[-12:]:
                 print(f"{DIM}{line}{OFF}")
-            if len(new) > 12:
-                print(f"{DIM}   ... and {len(new) - 12} more{OFF}")
 
     # --- the parts --------------------------------------------------------------------------
 
@@ -143,7 +154,6 @@ class Demo:
         self.env["SLURM_CONF"] = str(self.sandbox / "etc" / "slurm.conf")
         print(self.run("sinfo", "-s").rstrip())
 
-        self.redis_port = 6379
         if not redis_answers(6379):
             self.redis_port = free_port()
             self.spawn([shutil.which("redis-server") or "/usr/bin/redis-server", "--port",
@@ -178,18 +188,28 @@ class Demo:
                                            "renew_every": "2s"}},
             "logging": {"format": "text"},
         }
-        self.config = self.work / "syncd.yaml"
         self.config.write_text(yaml.safe_dump(config))
-        self.run(PY, "-m", "syncd", "check-config", str(self.config), show=True)
-        self.syncd = self.spawn([PY, "-m", "syncd", "run", "--config", str(self.config)],
+        say("To try syncd yourself in another terminal, paste this line there (scripts/demo.sh "
+            "--keep leaves everything running until Ctrl-C):")
+        print(f"export PATH={shlex.quote(str(VENV_BIN))}:$PATH SYNCD_CONFIG="
+              f"{shlex.quote(str(self.config))} SLURM_CONF="
+              f"{shlex.quote(self.env['SLURM_CONF'])}")
+        self.syncd_cmd("check-config", str(self.config))
+        self.syncd = self.spawn([*SYNCD, "run", "--config", str(self.config)],
                                 self.work / "syncd.log")
-        self.spawn([PY, "-m", "syncd", "events", "tail", "--redis-url",
-                    f"redis://127.0.0.1:{self.redis_port}/0", "--stream", self.stream,
-                    "--from-start"], self.tail_file)
+        print(f"{DIM}$ syncd run --config {self.config}   # the daemon, logging to "
+              f"{self.work / 'syncd.log'}{OFF}")
+        self.spawn([*SYNCD, "events", "tail", "--from-start"], self.tail_file,
+                   env=self.cli_env())
 
-    def spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def cli_env(self) -> dict[str, str]:
+        return dict(self.env, SYNCD_CONFIG=str(self.config))
+
+    def spawn(self, argv: list[str], log: Path,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(log, "ab") as out:
-            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                 env=env or self.env)
         self.procs.append(p)
         return p
 
@@ -200,7 +220,9 @@ class Demo:
         print(f"all {NODES} Slurm nodes carry gpu_avail_8 after {took:.1f}s")
         wait(lambda: '"drifted": 0' in self.syncd_cmd("status", "--output", "json", show=False,
                                                       expect=None), 15, "drift to resolve")
-        self.syncd_cmd("status", "--output", "table", expect=None)
+        print("GPU A/H/U = allocatable in Kubernetes / held by Kubernetes pods / usable by "
+              "Slurm (A - H); FEATURES are the ones syncd wrote")
+        self.syncd_cmd("status", expect=None)
 
         say("Kubernetes pods take GPUs: 3 on gpu001, all 8 on gpu002")
         pods: list[PodSpec] = [{"name": f"infer-{i}", "node": "gpu001", "gpus": 1,
@@ -287,6 +309,15 @@ class Demo:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="The syncd demo (run it as root).")
+    parser.add_argument("--keep", action="store_true",
+                        help="after the story, keep everything running until Ctrl-C, to try "
+                             "the printed commands")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("demo: run it as root (sudo scripts/demo.sh): it starts a Slurm with 16 slurmd, "
+              "and slurmd runs as root", file=sys.stderr)
+        return 1
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
     demo = Demo(work)
@@ -295,6 +326,10 @@ def main() -> int:
         demo.start()
         demo.story()
         ok = True
+        if args.keep:
+            say("Everything keeps running; press Ctrl-C to stop it")
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
     except (DemoFailed, subprocess.TimeoutExpired) as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         log = work / "syncd.log"

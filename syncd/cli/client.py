@@ -21,7 +21,7 @@ from syncd.settings.daemon import DaemonSettings
 
 
 class Unreachable(Exception):
-    pass
+    """The daemon did not answer (or its address is wrong): nothing is known about Slurm."""
 
 
 class ApiError(Exception):
@@ -29,6 +29,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.body = body or {}
+
+
+class SlurmUnreachable(ApiError):
+    """The daemon answered, and says it cannot read Slurm (HTTP 503, ``"daemon": "reachable"``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +49,10 @@ class Target:
 def _daemon_settings(config: str | None) -> DaemonSettings:
     path = config or os.environ.get("SYNCD_CONFIG")
     if path:
+        from syncd.cli.configs import overrides  # SYNCD_URL etc. are no config keys
+
         with contextlib.suppress(ConfigError):
-            return load_file(path).daemon
+            return load_file(path, overrides(os.environ)).daemon
     return DaemonSettings()
 
 
@@ -118,7 +124,10 @@ def call(target: Target, path: str, body: dict[str, Any] | None = None,
         resp = conn.getresponse()
         raw = resp.read()
     except (OSError, http.client.HTTPException) as exc:
-        raise Unreachable(f"the syncd daemon at {target} is unreachable: {exc}") from None
+        raise Unreachable(
+            f"cannot reach the syncd daemon at {target} ({_why(exc)}): is it running? It is "
+            "found through --url, $SYNCD_URL, or the operator socket and daemon.listen of "
+            "--config / $SYNCD_CONFIG") from None
     finally:
         conn.close()
     try:
@@ -127,6 +136,19 @@ def call(target: Target, path: str, body: dict[str, Any] | None = None,
         data = {"error": raw[:200].decode(errors="replace")}
     if not isinstance(data, dict):
         data = {"error": "unexpected answer"}
+    if resp.status == 503 and data.get("daemon") == "reachable":
+        raise SlurmUnreachable(resp.status, (
+            f"the syncd daemon at {target} answers, but it cannot reach Slurm: "
+            f"{data.get('error', resp.reason)}; check slurmctld (scontrol ping), SLURM_CONF "
+            "and munge"), data)
     if resp.status >= 400:
         raise ApiError(resp.status, str(data.get("error", resp.reason)), data)
     return data
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__

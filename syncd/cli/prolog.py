@@ -17,18 +17,26 @@ from typing import Any
 
 from syncd.cli import exits
 from syncd.cli.client import ApiError, Unreachable, base_url, call
+from syncd.cli.output import command
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("prolog-check", help="for a Slurm Prolog: fail when Kubernetes capacity "
-                       "is missing for this job")
-    p.add_argument("--node", default=os.environ.get("SLURMD_NODENAME", ""))
-    p.add_argument("--gpus", type=int, default=None,
+    p = command(sub, "prolog-check", help="for a Slurm Prolog: fail when Kubernetes capacity "
+                "is missing for this job", examples=[
+                    "syncd prolog-check                  # in Prolog=, from slurmd's env",
+                    "syncd prolog-check --node gpu042 --gpus 4 --fail-closed"])
+    p.add_argument("--node", default=os.environ.get("SLURMD_NODENAME", ""), metavar="NODE",
+                   help="the node the job starts on (default: $SLURMD_NODENAME)")
+    p.add_argument("--gpus", type=int, default=None, metavar="N",
                    help="GPUs the job uses here (default: count of $SLURM_JOB_GPUS)")
-    p.add_argument("--url")
-    p.add_argument("--config")
-    p.add_argument("--fail-closed", action="store_true")
-    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--url", metavar="URL", help="daemon address: unix:/path or "
+                   "http://host:port (default: $SYNCD_URL, else found through --config)")
+    p.add_argument("--config", metavar="FILE",
+                   help="config file, to find the daemon (default: $SYNCD_CONFIG)")
+    p.add_argument("--fail-closed", action="store_true",
+                   help="fail the job when the daemon cannot be asked (default: let it run)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="how long to wait for the daemon, in seconds")
     p.set_defaults(func=run)
 
 

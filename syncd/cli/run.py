@@ -10,25 +10,30 @@ import sys
 from typing import Any
 
 from syncd.cli import exits
-from syncd.config import ConfigError, load_file
+from syncd.cli.configs import load_or_report
+from syncd.cli.output import command
 from syncd.engine import logs
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="run the daemon")
-    p.add_argument("--config", default=os.environ.get("SYNCD_CONFIG", "/etc/syncd/syncd.yaml"))
-    p.add_argument("--dry-run", action="store_true", help="plan and publish, never write Slurm")
-    p.add_argument("--log-format", choices=("json", "text"), default=None)
+    p = command(sub, "run", help="run the daemon", examples=[
+        "syncd run --config /etc/syncd/syncd.yaml",
+        "syncd run --config syncd.yaml --dry-run --log-format text",
+    ])
+    p.add_argument("--config", metavar="FILE",
+                   default=os.environ.get("SYNCD_CONFIG", "/etc/syncd/syncd.yaml"),
+                   help="the config file ($SYNCD_CONFIG when set)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="plan and publish, never write Slurm (default: daemon.dry_run)")
+    p.add_argument("--log-format", choices=("json", "text"), default=None,
+                   help="json (one object per line) or text (default: logging.format)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_file(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return exits.USAGE
+    settings = load_or_report(args.config)
+    if settings is None:
+        return exits.USAGE  # the problems are printed, one line each
     if args.dry_run:
         settings = dataclasses.replace(
             settings, daemon=dataclasses.replace(settings.daemon, dry_run=True))

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -22,7 +22,7 @@ from syncd.engine.assembly import Engine, build
 from syncd.engine.guard import Guard
 from syncd.engine.http import Api
 from syncd.engine.leader import AlwaysLeader, LeaderElector
-from syncd.engine.metrics import Metrics
+from syncd.engine.metrics import Live, LiveValues, Metrics
 from syncd.engine.sockets import operator_socket
 from syncd.engine.state import StateStore
 from syncd.events.outbox import Outbox
@@ -57,6 +57,20 @@ def identity_of(settings: Settings) -> str:
 
 
 async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
+    opened: list[Callable[[], Awaitable[object]]] = []
+    try:
+        return await _run(settings, flush_timeout, opened)
+    except StartupError:
+        # What start-up opened before the failing step is closed here, so the one-line error
+        # is not followed by aiohttp's "Unclosed client session" warnings at exit.
+        for close in reversed(opened):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
+
+
+async def _run(settings: Settings, flush_timeout: float,
+               opened: list[Callable[[], Awaitable[object]]]) -> int:
     d = settings.daemon
     identity = identity_of(settings)
     state_dir = Path(d.state_dir)
@@ -70,6 +84,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
         if kc and not await asyncio.to_thread(Path(kc).is_file):
             raise StartupError(f"kubernetes.kubeconfig: {kc} does not exist")
         api = await make_api_client(settings.kubernetes)
+        opened.append(api.close)
     async with _step("Slurm backend"):
         slurm = await make_slurm_port(settings.slurm)
     async with _step(f"event spool {spool_dir}"):
@@ -111,6 +126,7 @@ async def run(settings: Settings, *, flush_timeout: float = 10.0) -> int:
                health=lambda: {"spool": outbox.health()})
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
+    opened.append(runner.cleanup)
     host, _, port = d.listen.rpartition(":")
     site = web.TCPSite(runner, host or "0.0.0.0", int(port))
     async with _step(f"HTTP listener {d.listen}"):
@@ -176,10 +192,10 @@ def _unlink(path: str) -> None:
 
 
 def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
-    """Counters the components keep themselves, read at scrape time (monotonic counts are
-    exported as gauges of the running total, since they live in the components)."""
+    """Values the components keep themselves, read at scrape time. Their cumulative counts
+    are exported as counters (``*_total``): they only grow while the process lives."""
 
-    def read() -> dict[str, dict[tuple[str, ...], float]]:
+    def read() -> LiveValues:
         w = watcher.stats
         sinks = outbox.stats()
         return {
@@ -199,25 +215,23 @@ def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
                 ("name_collision",): float(watcher.state.collisions_total)},
         }
 
-    labels: dict[str, tuple[str, ...]] = {
-        "syncd_outbox_backlog": ("sink",), "syncd_outbox_delivered": ("sink",),
-        "syncd_outbox_failed_attempts": ("sink",), "syncd_outbox_dropped": ("sink",),
-        "syncd_outbox_sink_up": ("sink",), "syncd_kubernetes_synced": (),
-        "syncd_watch_restarts": (),
-        "syncd_watch_relists": (), "syncd_watch_gone_410": (), "syncd_watch_errors": (),
-        "syncd_kubernetes_skipped": ("kind",),
-    }
-    metrics.add_live(read, labels, {
-        "syncd_outbox_backlog": "Events spooled but not yet delivered, per sink.",
-        "syncd_outbox_delivered": "Events delivered per sink since start.",
-        "syncd_outbox_failed_attempts": "Failed delivery attempts per sink since start "
-                                        "(each is retried).",
-        "syncd_outbox_dropped": "Events the spool bound dropped before a sink got them.",
-        "syncd_outbox_sink_up": "1 when the last delivery to the sink succeeded.",
-        "syncd_kubernetes_synced": "1 while the watcher's Kubernetes view is fresh.",
-        "syncd_watch_restarts": "Watch streams restarted since start.",
-        "syncd_watch_relists": "Full relists (410 Gone, errors) since start.",
-        "syncd_watch_gone_410": "410 Gone answers (history compacted) since start.",
-        "syncd_watch_errors": "Kubernetes API errors seen by the watcher since start.",
-        "syncd_kubernetes_skipped": "Kubernetes input refused since start, by kind.",
-    })
+    sink = ("sink",)
+    metrics.add_live(read, (
+        Live("syncd_outbox_backlog", "gauge",
+             "Events spooled but not yet delivered, per sink.", sink),
+        Live("syncd_outbox_delivered", "counter", "Events delivered per sink.", sink),
+        Live("syncd_outbox_failed_attempts", "counter",
+             "Failed delivery attempts per sink (each is retried).", sink),
+        Live("syncd_outbox_dropped", "counter",
+             "Events the spool bound dropped before a sink got them.", sink),
+        Live("syncd_outbox_sink_up", "gauge",
+             "1 when the last delivery to the sink succeeded.", sink),
+        Live("syncd_kubernetes_synced", "gauge",
+             "1 while the watcher's Kubernetes view is fresh."),
+        Live("syncd_watch_restarts", "counter", "Watch streams restarted."),
+        Live("syncd_watch_relists", "counter", "Full relists (410 Gone, errors)."),
+        Live("syncd_watch_gone_410", "counter", "410 Gone answers (history compacted)."),
+        Live("syncd_watch_errors", "counter", "Kubernetes API errors seen by the watcher."),
+        Live("syncd_kubernetes_skipped", "counter", "Kubernetes input refused, by kind.",
+             ("kind",)),
+    ))

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from syncd.core.model import ActionKind
 from syncd.core.validate import is_node_name
@@ -77,9 +76,9 @@ class Api:
                 "leader": self.holder()}
         return _json(body, 200 if ok else 503)
 
-    async def metrics_view(self, _: web.Request) -> web.Response:
-        body = generate_latest(self.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def metrics_view(self, request: web.Request) -> web.Response:
+        body, content_type = self.metrics.exposition(request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     def _unreachable(self) -> web.Response:
         return _json({"error": f"Slurm unreachable: {self.model.slurm_error()}",

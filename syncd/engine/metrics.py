@@ -1,35 +1,82 @@
-"""Prometheus metrics. No node names as labels: cardinality stays flat at 10,000 nodes."""
+"""Prometheus metrics. No node names as labels: cardinality stays flat at 10,000 nodes.
+
+They follow Prometheus' naming conventions (https://prometheus.io/docs/practices/naming/):
+cumulative counts are counters named ``*_total`` (also those the components keep themselves
+and that are read at scrape time), there are no ``*_created`` series (one per label set,
+which nothing here queries), ``syncd_build_info`` carries the version as labels, and the
+process metrics (``process_*``: CPU, memory, open files) come with them. ``/metrics`` answers
+in the OpenMetrics format when the scraper asks for it in ``Accept`` (Prometheus does), else
+in the classic text format.
+"""
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+# Process-wide in prometheus_client; syncd is the whole process.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
-class _Live(Collector):
+#: ``{metric name: {label values: value}}`` as read from the components.
+LiveValues = dict[str, dict[tuple[str, ...], float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """One metric read at scrape time. A counter's name has no ``_total``: it is added."""
+
+    name: str
+    kind: str  # "counter" or "gauge"
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+class _LiveCollector(Collector):
     """Values read from the components at scrape time (outbox backlog, watcher counters)."""
 
-    def __init__(self, read: Callable[[], dict[str, dict[tuple[str, ...], float]]],
-                 labels: dict[str, tuple[str, ...]], help_: dict[str, str]) -> None:
+    def __init__(self, read: Callable[[], LiveValues], specs: tuple[Live, ...]) -> None:
         self._read = read
-        self._labels = labels
-        self._help = help_
+        self._specs = specs
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         values = self._read()
-        for name, labels in self._labels.items():
-            fam = GaugeMetricFamily(name, self._help[name], labels=list(labels))
-            for key, value in values.get(name, {}).items():
-                fam.add_metric(list(key), value)
-            yield fam
+        for spec in self._specs:
+            family: CounterMetricFamily | GaugeMetricFamily
+            if spec.kind == "counter":
+                family = CounterMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+            else:
+                family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+            for key, value in values.get(spec.name, {}).items():
+                family.add_metric(list(key), value)
+            yield family
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, *, version: str = "") -> None:
         r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        if not version:
+            from syncd import __version__
+
+            version = __version__
+        Info("syncd_build", "The running syncd: version and Python.", registry=r).info(
+            {"version": version, "python": platform.python_version()})
         self.reconcile_seconds = Histogram(
             "syncd_reconcile_duration_seconds", "Time of one reconcile (read, plan, write).",
             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -59,6 +106,10 @@ class Metrics:
             "(condition, taint) and outcome (ok, unchanged, conflict, failed).",
             ["what", "outcome"], registry=r)
 
-    def add_live(self, read: Callable[[], dict[str, dict[tuple[str, ...], float]]],
-                 labels: dict[str, tuple[str, ...]], help_: dict[str, str]) -> None:
-        self.registry.register(_Live(read, labels, help_))
+    def add_live(self, read: Callable[[], LiveValues], specs: tuple[Live, ...]) -> None:
+        self.registry.register(_LiveCollector(read, specs))
+
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        """The scrape body and its Content-Type, in the format ``accept`` asks for."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type

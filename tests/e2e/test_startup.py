@@ -32,6 +32,7 @@ def test_startup_problems_are_one_line(tmp_path: Path, body: str, needle: str) -
     assert r.returncode == 2
     assert needle in r.stderr
     assert "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
 
 
 def test_a_port_in_use_is_a_clear_startup_error(
@@ -52,3 +53,6 @@ def test_a_port_in_use_is_a_clear_startup_error(
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"HTTP listener 127.0.0.1:{port}" in r.stderr
     assert "Traceback" not in r.stderr
+    # The Kubernetes client opened before the failing step is closed: no aiohttp warnings.
+    assert "Unclosed" not in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr

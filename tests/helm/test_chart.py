@@ -38,7 +38,11 @@ NAMESPACE = "slurm"
 # schemas kubernetes-validate ships.
 KUBE_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 # Kinds from CRDs, which kubernetes-validate has no schema for; checked by hand below.
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRD_KINDS = {("monitoring.coreos.com/v1", kind)
+             for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule")}
+RULES_FILE = CHART / "files" / "prometheus-rules.yaml"
+DASHBOARD_FILE = CHART / "files" / "grafana-dashboard.json"
+MONITORING = {"prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}}
 SA_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 Manifest = dict[str, Any]
@@ -88,7 +92,9 @@ def validate(doc: Manifest) -> None:
 
 
 def configmap_config(docs: list[Manifest]) -> dict[str, Any]:
-    data = one(docs, "ConfigMap")["data"]
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"
+             and not d["metadata"]["name"].endswith("-dashboard")]
+    data = cm["data"]
     assert set(data) == {"syncd.yaml"}
     config: dict[str, Any] = yaml.safe_load(data["syncd.yaml"])
     return config
@@ -123,6 +129,7 @@ MODES: dict[str, dict[str, Any]] = {
     "standalone": {},
     "standalone-everything": {
         "serviceMonitor": {"enabled": True},
+        **MONITORING,
         "slurm": {
             "etc": {
                 "configMaps": ["slurm-config"],
@@ -148,6 +155,8 @@ MODES: dict[str, dict[str, Any]] = {
     "sidecar": {"mode": "sidecar"},
     "sidecar-monitored": {"mode": "sidecar", "serviceMonitor": {"enabled": True}},
     "mirror": {"config": {"policy": {"mirror": {"enabled": True, "taint": True}}}},
+    "sidecar-podmonitor": {"mode": "sidecar", "podMonitor": {"enabled": True}, **MONITORING},
+    "standalone-podmonitor": {"podMonitor": {"enabled": True, "labels": {"release": "p"}}},
 }
 
 
@@ -203,6 +212,69 @@ def test_servicemonitor_selects_the_metrics_service() -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == service["spec"]["ports"][0]["name"]
     assert endpoint["path"] == "/metrics"
+
+
+def test_podmonitor_selects_the_syncd_pods_and_their_port() -> None:
+    docs = render({"podMonitor": {"enabled": True}})
+    monitor = one(docs, "PodMonitor")
+    pod = one(docs, "Deployment")["spec"]["template"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {p["name"] for p in container(docs)["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == [NAMESPACE]
+
+
+def test_sidecar_podmonitor_scrapes_the_snippets_port_on_the_slurmctld_pods() -> None:
+    monitor = one(render({"mode": "sidecar", "podMonitor": {"enabled": True}}), "PodMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"] == default_values()["sidecar"]["podSelector"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {p["name"] for p in sidecar_container()["ports"]}
+
+
+def test_servicemonitor_and_podmonitor_together_are_refused() -> None:
+    with pytest.raises(helm.HelmError, match="enable serviceMonitor or podMonitor, not both"):
+        render({"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}})
+
+
+def test_monitoring_objects_are_off_by_default() -> None:
+    assert not {"PodMonitor", "PrometheusRule", "ServiceMonitor"} & set(kinds(render()))
+    assert [d["metadata"]["name"] for d in render() if d["kind"] == "ConfigMap"] == ["syncd"]
+
+
+def test_prometheus_rule_holds_the_rules_file_with_the_extra_labels() -> None:
+    docs = render({"prometheusRule": {"enabled": True, "labels": {"release": "prom"},
+                                      "ruleLabels": {"team": "hpc", "severity": "page"}}})
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    expected = yaml.safe_load(RULES_FILE.read_text())["groups"]
+    for group in expected:
+        for r in group["rules"]:
+            r["labels"] = {"team": "hpc", **r["labels"]}  # the rule's own severity wins
+    assert rule["spec"]["groups"] == expected
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert len(alerts) == len(set(alerts)) >= 10
+    assert "{{ $labels.sink }}" in yaml.safe_dump(rule)  # Prometheus' templates, left alone
+
+
+def test_dashboard_configmap_holds_the_dashboard_for_grafanas_sidecar() -> None:
+    docs = render({"grafanaDashboard": {"enabled": True, "namespace": "monitoring",
+                                        "annotations": {"grafana_folder": "Slurm"}}},)
+    (cm,) = [d for d in docs if d["metadata"]["name"] == "syncd-dashboard"]
+    assert cm["kind"] == "ConfigMap" and cm["metadata"]["namespace"] == "monitoring"
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Slurm"}
+    assert json.loads(cm["data"]["syncd.json"]) == json.loads(DASHBOARD_FILE.read_text())
+
+
+def test_dashboard_panels_query_prometheus_with_the_job_variable() -> None:
+    dashboard = json.loads(DASHBOARD_FILE.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 15
+    assert all('job=~"$job"' in e for e in exprs), exprs
+    assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {"${datasource}"}
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
 
 
 # --- the Deployment ----------------------------------------------------------------------------
@@ -450,6 +522,10 @@ BAD_VALUES = {
     "non-text pod label": {"sidecar": {"podSelector": {"tier": 1}}},
     "probe threshold zero": {"probes": {"liveness": {"failureThreshold": 0}}},
     "mirror switch not a boolean": {"config": {"policy": {"mirror": {"enabled": "yes"}}}},
+    "podmonitor interval without unit": {"podMonitor": {"enabled": True, "interval": "30"}},
+    "unknown prometheusRule key": {"prometheusRule": {"enable": True}},
+    "non-text alert label": {"prometheusRule": {"ruleLabels": {"team": 7}}},
+    "dashboard namespace not a name": {"grafanaDashboard": {"namespace": "Mon_itoring"}},
 }
 
 
