@@ -24,6 +24,8 @@ from syncd.settings import Settings
 __all__ = ["ConfigError", "load", "load_file", "parse_duration"]
 
 ENV_PREFIX = "SYNCD_"
+#: Variables of the CLI that share the prefix but are not config keys.
+CLI_VARIABLES = frozenset({"SYNCD_CONFIG", "SYNCD_URL", "SYNCD_TOKEN_FILE"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -86,7 +88,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str])
     """``SYNCD_POLICY__DRAIN_AFTER=10s`` sets ``policy.drain_after``; values are YAML scalars."""
     merged: dict[str, Any] = _deep_copy(raw)
     for key, value in sorted(env.items()):
-        if not key.startswith(ENV_PREFIX) or key in ("SYNCD_CONFIG",):
+        if not key.startswith(ENV_PREFIX) or key in CLI_VARIABLES:
             continue
         path = [p.lower() for p in key[len(ENV_PREFIX):].split("__")]
         try:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import shutil
 import signal
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -338,10 +340,13 @@ async def test_leader_election_single_writer_and_takeover(world: World) -> None:
         await until(lambda: "gpu_avail_5" in features(box, "gpu005"),
                     what="new leader writes gpu005")
         assert await asyncio.to_thread(b.writes) > 0
-        sources = {e["source"] for e in world.events()
-                   if e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu005"
-                   and "gpu_avail_5" in e["data"]["features"]}
-        assert sources == {"syncd://e2e/replica-b"}
+        def sources() -> set[str]:
+            return {e["source"] for e in world.events()
+                    if e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu005"
+                    and "gpu_avail_5" in e["data"]["features"]}
+        # the event reaches Redis after the write reaches Slurm (the outbox delivers it)
+        assert await until(sources, what="the new leader's event on Redis") == {
+            "syncd://e2e/replica-b"}
     finally:
         a.kill()
         if b is not None:
@@ -361,14 +366,18 @@ r = c.getresponse(); print(r.status, r.read().decode())
 """
 
 
+def _reachable_dir() -> Path:
+    """A directory other users can pass through: outside pytest's tmp tree, since another
+    pytest session on the host resets /tmp/pytest-of-root to 0700 when it starts."""
+    run_dir = Path(tempfile.mkdtemp(prefix="syncd-auth-", dir="/tmp"))
+    run_dir.chmod(0o711)
+    return run_dir
+
+
 async def test_operator_api_lets_in_root_only_and_refuses_web_pages(
     world: World, tmp_path: Path
 ) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    for p in (run_dir, *run_dir.parents):  # nobody must be able to reach the socket
-        if str(p).startswith("/tmp/"):
-            p.chmod(p.stat().st_mode | 0o011)
+    run_dir = _reachable_dir()
     sock = run_dir / "operator.sock"
     d = world.start("auth", "e2e-auth", {"daemon.operator_socket": str(sock),
                                           "daemon.operator_socket_group": "nogroup",
@@ -409,6 +418,7 @@ async def test_operator_api_lets_in_root_only_and_refuses_web_pages(
     finally:
         d.kill()
         box.run("scontrol", "update", "NodeName=gpu005,gpu006", "State=RESUME", check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: World) -> None:
