@@ -229,3 +229,24 @@ async def test_paginated_list_of_5000_pods_and_accounting_over_http(
         assert view.nodes["gpu003"].gpu_held == {"nvidia.com/gpu": 505}, "max(1, init 4) + 1"
         assert view.nodes["gpu004"].gpu_held == {"nvidia.com/gpu": 500}, "failed pod is free"
         assert w.stats.skipped == 2, "both bogus quantities are counted, nothing crashed"
+
+
+async def test_one_malformed_pod_is_skipped_and_counted_and_the_watch_goes_on(
+    kube_api: client.ApiClient, sim_client: SimClient
+) -> None:
+    await sim_client.pool(2)
+    async with running(kube_api) as w:
+        await eventually(lambda: w.synced, what="synced")
+        # Stored as is, past validation (as the audit's pod reached syncd): the watcher must
+        # survive objects it cannot read, whatever let them into the store.
+        bad = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "odd", "namespace": "default"},
+               "spec": {"nodeName": "gpu001", "containers": ["abc"]},
+               "status": {"phase": "Running"}}
+        await sim_client.start_pods([{"raw": bad}])
+        await eventually(lambda: w.stats.skipped >= 1, what="the malformed pod counted")
+        assert any("malformed object skipped" in s for s in w.take_skips())
+        await sim_client.start_pods([{"name": "real", "node": "gpu002", "gpus": 2}])
+        await eventually(lambda: w.view().nodes["gpu002"].gpu_held == {GPU: 2},
+                         what="a real pod after the malformed one still counts")
+        assert w.stats.relists == 0  # no relist was needed to get past it
