@@ -123,7 +123,9 @@ async def _run(settings: Settings, flush_timeout: float,
     http = Api(engine.model, engine.desk, metrics,
                Guard(allowed_uids=d.operator_uids, token=token),
                identity=identity, holder=lambda: elector.holder,
-               health=lambda: {"spool": outbox.health()})
+               health=lambda: {"spool": outbox.health()},
+               info=lambda: {"event_sinks": {name: "up" if st.healthy else "down"
+                                             for name, st in outbox.stats().items()}})
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
     opened.append(runner.cleanup)

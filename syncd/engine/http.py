@@ -34,7 +34,8 @@ def _json(data: object, status: int = 200) -> web.Response:
 class Api:
     def __init__(self, model: ReadModel, desk: OperatorDesk, metrics: Metrics, guard: Guard, *,
                  identity: str, holder: Callable[[], str],
-                 health: Callable[[], dict[str, tuple[bool, str]]] | None = None) -> None:
+                 health: Callable[[], dict[str, tuple[bool, str]]] | None = None,
+                 info: Callable[[], dict[str, object]] | None = None) -> None:
         self.model = model
         self.desk = desk
         self.metrics = metrics
@@ -42,6 +43,8 @@ class Api:
         self.identity = identity
         self.holder = holder
         self.health = health or (lambda: {})
+        # Reported, never failing readiness: a broker down costs nothing while the spool holds.
+        self.info = info or (lambda: {})
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -73,7 +76,7 @@ class Api:
                 "slurm_error": m.slurm_error(), "slurm_backend": m.reader.port.backend,
                 **{f"{name}_ok": good for name, (good, _) in extra.items()},
                 "problems": problems, "role": m.role, "identity": self.identity,
-                "leader": self.holder()}
+                "leader": self.holder(), **self.info()}
         return _json(body, 200 if ok else 503)
 
     async def metrics_view(self, request: web.Request) -> web.Response:
@@ -86,7 +89,11 @@ class Api:
 
     async def status(self, _: web.Request) -> web.Response:
         i = self.model.inputs()
-        return self._unreachable() if i is None else _json(self.model.status(i))
+        if i is None:
+            return self._unreachable()
+        out = self.model.status(i)
+        out["summary"].update(self.info())
+        return _json(out)
 
     async def plan(self, _: web.Request) -> web.Response:
         i = self.model.inputs()

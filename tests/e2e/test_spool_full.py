@@ -50,6 +50,7 @@ async def test_a_full_spool_fails_readyz_and_slurm_writes_follow_the_setting(
                          what="/readyz fails while the spool cannot be written")
         _, body = d.get("/readyz")
         assert body["spool_ok"] is False and body["problems"][0].startswith("spool: ")
+        assert set(body["event_sinks"]) == {"redis"}  # reported, not failing readiness
         if mode == "continue":
             await eventually(drained, blocking=True, what="the drain happens anyway")
         else:
