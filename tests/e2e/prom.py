@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +18,7 @@ import yaml
 
 from tests.fixtures.brokers import free_port
 from tests.fixtures.tools import missing
+from tests.fixtures.waiting import eventually_sync
 
 _RANGE = re.compile(r"\[(\d+)([a-z]+)\]")
 
@@ -77,18 +77,17 @@ class Prometheus:
             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
         ], stdout=out, stderr=out, start_new_session=True)
         out.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited {self.proc.returncode}:\n{self.log()}")
+        proc = self.proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited {proc.returncode}:\n{self.log()}")
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
+                    return bool(r.status == 200)
             except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready:\n{self.log()}")
+                return False
+        eventually_sync(ready, within=60, every=0.2, what="prometheus ready")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +42,11 @@ def stop_ctld(box: SlurmSandbox, within: float = 30.0) -> None:
     ``slurm-sandbox ctld-stop`` finds slurmctld by its pid file, which slurmctld writes some
     time after it starts; before that the script stops nothing. So: again until it is down.
     """
-    deadline = time.monotonic() + within
-    while True:
+    def stopped() -> bool:
         box.ctld_stop()
-        if "DOWN" in box.run("scontrol", "ping", check=False).stdout:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"slurmctld of {box.dir} still answers after ctld-stop")
-        time.sleep(0.5)
+        return "DOWN" in box.run("scontrol", "ping", check=False).stdout
+    eventually_sync(stopped, within=within, every=0.5,
+                    what=f"slurmctld of {box.dir} down after ctld-stop")
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ import yaml
 from tests.e2e.prom import Prometheus, binary, on_fast_clock
 from tests.e2e.stack import Stack, daemon_stack, stop_ctld
 from tests.fixtures.brokers import PrivateBroker
+from tests.fixtures.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "helm" / "syncd" / "files" / "prometheus-rules.yaml"
@@ -86,14 +86,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Iterator[Pro
 
 
 async def until(check: Callable[[], Any], *, within: float, what: str) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        got = await asyncio.to_thread(check)
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.5)
+    return await eventually(check, within=within, what=what, every=0.5, blocking=True)
 
 
 def scrape(stack: Stack, accept: str = "") -> tuple[str, str]:
@@ -197,20 +190,22 @@ async def test_outbox_backlog_growing_fires_while_redis_is_down(
     await asyncio.to_thread(redis_box.kill)
     try:
         async with stack.sim() as sim:
-            deadline = time.monotonic() + 90
             n = 0
+
             # Events keep coming (a pod starts on a node, another ends): the backlog grows.
-            while not {"SyncdOutboxBacklogGrowing", "SyncdOutboxSinkDown"} <= await \
-                    asyncio.to_thread(prom.firing):
-                assert time.monotonic() < deadline, (
-                    f"alerts firing: {prom.firing()}; backlog "
-                    f"{prom.query('syncd_outbox_backlog')}")
+            async def churned_until_firing() -> bool:
+                nonlocal n
+                if {"SyncdOutboxBacklogGrowing", "SyncdOutboxSinkDown"} <= await \
+                        asyncio.to_thread(prom.firing):
+                    return True
                 await sim.start_pods([{"name": f"burst-{n}", "node": f"gpu00{1 + n % 4}",
                                        "gpus": 1, "namespace": "ml"}])
                 if n >= 4:
                     await sim.finish_pod("ml", f"burst-{n - 4}")
                 n += 1
-                await asyncio.sleep(0.5)
+                return False
+            await eventually(churned_until_firing, within=90, every=0.5,
+                             what="SyncdOutboxBacklogGrowing and SyncdOutboxSinkDown firing")
     finally:
         await asyncio.to_thread(redis_box.start)
     await until(lambda: not prom.query('syncd_outbox_backlog{sink="redis"} > 0'), within=60,
