@@ -17,7 +17,14 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
-from syncd.core.model import ActionKind, DriftEvent, EventType, KubeNode, SlurmNode
+from syncd.core.model import (
+    ActionKind,
+    DriftEvent,
+    EventType,
+    KubeNode,
+    NodeCondition,
+    SlurmNode,
+)
 from syncd.core.snapshots import kube_json, slurm_json
 
 __all__ = [
@@ -27,17 +34,35 @@ __all__ = [
     "BreakerData",
     "BreakerState",
     "DriftData",
+    "MirrorOutcome",
+    "MirrorState",
+    "MirroredData",
     "Outcome",
     "OverflowCause",
     "OverflowData",
     "Payload",
     "SkippedData",
+    "TaintChange",
 ]
 
 
 class Outcome(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
+    DRY_RUN = "dry_run"
+
+
+class MirrorState(enum.StrEnum):
+    #: Out of service in Slurm by someone other than syncd.
+    UNAVAILABLE = "unavailable"
+    AVAILABLE = "available"
+
+
+class MirrorOutcome(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    #: The Node changed while its taints were written; retried on the next pass.
+    CONFLICT = "conflict"
     DRY_RUN = "dry_run"
 
 
@@ -121,17 +146,19 @@ class ActionData(Payload):
     kubernetes: KubeNode | None
     slurm: SlurmNode | None
     actor: Actor
+    requested_by: str = ""  # for the operator: who asked (uid and channel)
 
     def __post_init__(self) -> None:
         _count("hold_gpus", self.hold_gpus)
 
     def to_json(self) -> dict[str, object]:
+        extra: dict[str, object] = {"requested_by": self.requested_by} if self.requested_by else {}
         return {
             "action": str(self.action), "why": self.why, "reason": self.reason,
             "features": list(self.features), "hold_gpus": self.hold_gpus,
             "hostlist": self.hostlist, "outcome": str(self.outcome), "error": self.error,
             "kubernetes": kube_json(self.kubernetes), "slurm": slurm_json(self.slurm),
-            "actor": str(self.actor),
+            "actor": str(self.actor), **extra,
         }
 
 
@@ -205,3 +232,51 @@ class OverflowData(Payload):
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class TaintChange:
+    """syncd's own ``NoSchedule`` taint, added (``present``) or removed by the mirror."""
+
+    key: str
+    present: bool
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise ValueError("a taint change needs the taint's key")
+
+
+@dataclass(frozen=True, slots=True)
+class MirroredData(Payload):
+    """``io.syncd.node.mirrored.v1``: Slurm's out-of-service state written onto (or cleared
+    from) a Kubernetes Node; ``condition``/``taint`` are None when they were right already."""
+
+    TYPE: ClassVar[EventType] = EventType.MIRRORED
+    kubernetes_node: str
+    state: MirrorState
+    why: str
+    condition: NodeCondition | None
+    taint: TaintChange | None
+    outcome: MirrorOutcome
+    error: str
+    slurm: SlurmNode | None
+
+    def __post_init__(self) -> None:
+        if not self.kubernetes_node:
+            raise ValueError("kubernetes_node must be non-empty")
+
+    def to_json(self) -> dict[str, object]:
+        cond, taint = self.condition, self.taint
+        return {
+            "kubernetes_node": self.kubernetes_node,
+            "state": str(self.state),
+            "why": self.why,
+            "condition": None if cond is None else {
+                "type": cond.type, "status": cond.status, "reason": cond.reason,
+                "message": cond.message},
+            "taint": None if taint is None else {
+                "key": taint.key, "effect": "NoSchedule", "present": taint.present},
+            "outcome": str(self.outcome),
+            "error": self.error,
+            "slurm": slurm_json(self.slurm),
+        }

@@ -17,12 +17,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping
 
+from syncd.core.events import MirroredData, MirrorOutcome, MirrorState, TaintChange
 from syncd.core.memory import Memory
 from syncd.core.mirror import MirrorChange, mirror_plan, mirror_taint
-from syncd.core.model import DriftEvent, EventType, KubeView, NodeCondition, SlurmView
+from syncd.core.model import DriftEvent, KubeView, SlurmView
 from syncd.core.policy import Policy
 from syncd.core.ports import MarkConflict, MarkError, NodeMarker
-from syncd.core.snapshots import slurm_json
 from syncd.engine.clock import LoopClock
 from syncd.engine.metrics import Metrics
 
@@ -122,21 +122,10 @@ class Mirroring:
                      extra={"node": c.node, "error": error})
 
     def _event(self, c: MirrorChange, outcome: str, error: str, slurm: SlurmView) -> DriftEvent:
-        return DriftEvent(EventType.MIRRORED, c.node, {
-            "kubernetes_node": c.kube_node,
-            "state": "unavailable" if c.unavailable else "available",
-            "why": c.why,
-            "condition": _condition_json(c.condition),
-            "taint": None if c.taint is None else {
-                "key": self.taint.key, "effect": self.taint.effect, "present": c.taint},
-            "outcome": outcome,
-            "error": error,
-            "slurm": slurm_json(slurm.nodes.get(c.node)),
-        })
-
-
-def _condition_json(cond: NodeCondition | None) -> dict[str, str] | None:
-    if cond is None:
-        return None
-    return {"type": cond.type, "status": cond.status, "reason": cond.reason,
-            "message": cond.message}
+        return MirroredData(
+            kubernetes_node=c.kube_node,
+            state=MirrorState.UNAVAILABLE if c.unavailable else MirrorState.AVAILABLE,
+            why=c.why, condition=c.condition,
+            taint=None if c.taint is None else TaintChange(self.taint.key, c.taint),
+            outcome=MirrorOutcome(outcome), error=error, slurm=slurm.nodes.get(c.node),
+        ).event(c.node)

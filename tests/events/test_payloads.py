@@ -15,13 +15,17 @@ from syncd.core.events import (
     BreakerData,
     BreakerState,
     DriftData,
+    MirroredData,
+    MirrorOutcome,
+    MirrorState,
     Outcome,
     OverflowCause,
     OverflowData,
     Payload,
     SkippedData,
+    TaintChange,
 )
-from syncd.core.model import ActionKind, EventType
+from syncd.core.model import ActionKind, EventType, NodeCondition
 from syncd.events import EventInvalid, validate_event
 from syncd.events.envelope import encode, envelope, source_uri
 from syncd.events.schemas import schema_text
@@ -51,6 +55,13 @@ def samples() -> list[tuple[Payload, str]]:
         (BreakerData(BreakerState.OPEN, "30% drains", ("gpu-01", "gpu-02")), ""),
         (SkippedData("bad label", "x", "label a/b"), "gpu-01"),
         (OverflowData("redis", 3, "spool bound"), ""),
+        (MirroredData("k8s-gpu-01", MirrorState.UNAVAILABLE, "drained by root",
+                      NodeCondition("SlurmNodeUnavailable", "True", "SlurmDrain", "root: fan"),
+                      TaintChange("syncd.io/slurm-unavailable", True), MirrorOutcome.OK, "",
+                      slurm("gpu-01")), "gpu-01"),
+        (MirroredData("k8s-gpu-01", MirrorState.AVAILABLE, "resumed", None, None,
+                      MirrorOutcome.CONFLICT, "409", None), "gpu-01"),
+        (action(requested_by="uid 0 via socket", actor=Actor.OPERATOR), "gpu-01"),
         (OverflowData("mqtt", 5, "memory", cause=OverflowCause.MEMORY_BUFFER,
                       first_sequence=10, last_sequence=14, first_time="2025-01-01T00:00:00.000Z",
                       last_time="2025-01-01T00:00:01.000Z"), ""),
@@ -84,6 +95,16 @@ def test_there_is_a_payload_class_for_every_type_with_the_schema_fields() -> Non
         # Every required schema field is a required constructor argument, except the
         # breaker's ``withheld``, which defaults to no nodes.
         assert set(schema["required"]) - {"withheld"} <= required, event_type
+
+
+def test_mirrored_payload_renders_as_the_mirror_wrote_it() -> None:
+    today = every_type("gpu-01")[-1]
+    assert today.type == EventType.MIRRORED
+    typed = MirroredData(
+        "gpu-01", MirrorState.UNAVAILABLE, "drained by root",
+        NodeCondition("SlurmNodeUnavailable", "True", "SlurmDrain", "root: fan"),
+        TaintChange("syncd.io/slurm-unavailable", True), MirrorOutcome.OK, "", slurm("gpu-01"))
+    assert typed.to_json() == today.data
 
 
 def test_payloads_render_as_the_daemon_renders_events_today() -> None:
