@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypedDict
@@ -30,6 +31,16 @@ class PodSpec(TypedDict, total=False):
     labels: dict[str, str]
     slurm: bool
     raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SlurmdPod:
+    """A slurmd pod the simulator made for a NodeSet: its Slurm name and node (None: unbound)."""
+
+    namespace: str
+    name: str
+    slurm_name: str
+    node: str | None
 
 
 class SimError(RuntimeError):
@@ -136,6 +147,39 @@ class SimClient:
     async def finish_pod(self, namespace: str, name: str, phase: str = "Succeeded") -> int:
         return self._rv(await self._call("POST", f"/sim/v1/pods/{namespace}/{name}/finish",
                                          {"phase": phase}))
+
+    # -- SchedMD Slinky ---------------------------------------------------------------------
+    async def nodeset(self, name: str, nodes: Sequence[str | None], *,
+                      mode: str = "StatefulSet", namespace: str = "slurm",
+                      cluster: str = "slurm", start: int = 0, padding: int = 0,
+                      gpus: int = 0, resource: str = "nvidia.com/gpu", hostname: str = "",
+                      hostname_overrides: Mapping[str, str] | None = None) -> list[SlurmdPod]:
+        """slurmd pods of a Slinky NodeSet, labelled and named as its controller does
+        (kubesim.slinky). StatefulSet: pod ``<name>-<start + i>`` bound to ``nodes[i]``
+        (``None``: Pending, unscheduled), Slurm name ``<hostname><ordinal>`` when the template
+        sets a ``hostname``, else the pod name. DaemonSet: one pod per node."""
+        answer = await self._call("POST", "/sim/v1/nodesets", {
+            "name": name, "nodes": list(nodes), "mode": mode, "namespace": namespace,
+            "cluster": cluster, "start": start, "padding": padding, "gpus": gpus,
+            "resource": resource, "hostname": hostname,
+            "hostname_overrides": dict(hostname_overrides or {})})
+        return [SlurmdPod(**p) for p in answer["pods"]]
+
+    async def bind_pod(self, namespace: str, name: str, node: str) -> int:
+        """The scheduler binds a Pending pod to ``node``, and it starts there."""
+        return self._rv(await self._call("POST", f"/sim/v1/pods/{namespace}/{name}/bind",
+                                         {"node": node}))
+
+    async def terminate_pod(self, namespace: str, name: str, grace: int = 30) -> int:
+        """A graceful delete the kubelet has not finished: ``deletionTimestamp`` is set and
+        the pod stays (as on a node that went NotReady) until :meth:`remove_pod`."""
+        return self._rv(await self._call("POST", f"/sim/v1/pods/{namespace}/{name}/terminate",
+                                         {"grace": grace}))
+
+    async def restart_pod(self, namespace: str, name: str) -> int:
+        """The kubelet restarted the pod's containers (``restartCount`` + 1)."""
+        return self._rv(await self._call("POST", f"/sim/v1/pods/{namespace}/{name}/restart",
+                                         {}))
 
     async def remove_pod(self, namespace: str, name: str) -> int:
         return self._rv(await self._call("DELETE", f"/sim/v1/pods/{namespace}/{name}"))

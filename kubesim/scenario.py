@@ -30,6 +30,7 @@ from kubesim.cluster import (
 )
 from kubesim.kinds import KINDS, now_text
 from kubesim.rest import json_response
+from kubesim.slinky import HOSTNAME_LABEL, nodeset_pods
 from kubesim.state import SIM_KEY, Sim
 from kubesim.store import Stored
 
@@ -195,6 +196,51 @@ async def fill_pods(request: web.Request) -> web.Response:
     return json_response({"resourceVersion": str(sim.store.rv)})
 
 
+async def nodeset(request: web.Request) -> web.Response:
+    """The pods of a Slinky NodeSet (kubesim.slinky), as its controller and the scheduler
+    leave them; returns each pod's name, Slurm name and node."""
+    sim, body = _sim(request), await _body(request)
+    try:
+        pods = nodeset_pods(body)
+    except ValueError as exc:
+        raise errors.bad_request(str(exc)) from None
+    out = []
+    for data in pods:
+        meta = data["metadata"]
+        _ensure_namespace(sim, meta["namespace"])
+        sim.store.put("pods", (meta["namespace"], meta["name"]), data)
+        out.append({"namespace": meta["namespace"], "name": meta["name"],
+                    "slurm_name": meta["labels"][HOSTNAME_LABEL],
+                    "node": data["spec"].get("nodeName")})
+    return json_response({"pods": out, "resourceVersion": str(sim.store.rv)})
+
+
+def _pod_lifecycle(action: str, data: dict[str, Any], body: dict[str, Any]) -> str:
+    """Change ``data`` as the writer of ``action`` would; returns that writer's name."""
+    status = dict(data["status"])
+    if action == "finish":
+        data["status"] = pod_status(str(body.get("phase", "Succeeded")))
+        return "kubelet"
+    if action == "restart":  # the kubelet restarted a crashed container
+        statuses = [dict(c) for c in status.get("containerStatuses") or ()]
+        for c in statuses:
+            c["restartCount"] = int(c.get("restartCount", 0)) + 1
+        status["containerStatuses"] = statuses
+        data["status"] = status
+        return "kubelet"
+    if action == "bind":  # the scheduler's binding, then the kubelet starts it
+        data["spec"] = {**data["spec"], "nodeName": str(body["node"])}
+        data["status"] = pod_status("Running")
+        return "kube-scheduler"
+    if action == "terminate":  # a graceful delete the kubelet has not finished
+        meta = dict(data["metadata"])
+        meta["deletionTimestamp"] = now_text()
+        meta["deletionGracePeriodSeconds"] = int(body.get("grace", 30))
+        data["metadata"] = meta
+        return "kube-apiserver"
+    raise errors.NOT_FOUND_RESOURCE
+
+
 async def pod_action(request: web.Request) -> web.Response:
     sim, body = _sim(request), await _body(request)
     key = (request.match_info["ns"], request.match_info["name"])
@@ -205,8 +251,9 @@ async def pod_action(request: web.Request) -> web.Response:
         done = sim.store.remove("pods", key)
     else:
         data = dict(obj.data)
-        data["status"] = pod_status(str(body.get("phase", "Succeeded")))
-        changed_by(PODS, obj.data, data, manager="kubelet", sub="status")
+        manager = _pod_lifecycle(request.match_info["action"], data, body)
+        sub = "status" if manager == "kubelet" else ""
+        changed_by(PODS, obj.data, data, manager=manager, sub=sub)
         done = sim.store.put("pods", key, data)
     return json_response({"resourceVersion": str(done.rv)})
 
@@ -256,7 +303,8 @@ def add_scenario_routes(app: web.Application) -> None:
     r.add_post("/sim/v1/nodes/{name}/{action}", node_action)
     r.add_post("/sim/v1/pods", start_pods)
     r.add_post("/sim/v1/pods/fill", fill_pods)
-    r.add_post("/sim/v1/pods/{ns}/{name}/finish", pod_action)
+    r.add_post("/sim/v1/nodesets", nodeset)
+    r.add_post("/sim/v1/pods/{ns}/{name}/{action}", pod_action)
     r.add_delete("/sim/v1/pods/{ns}/{name}", pod_action)
     r.add_get("/sim/v1/stats", stats)
     r.add_post("/sim/v1/{action}", control)

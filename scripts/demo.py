@@ -5,6 +5,11 @@ sandbox, Kubernetes simulator, Redis if none answers), runs ``syncd run`` as a r
 plays a short story, shows ``syncd status``, ``syncd why`` and the event stream as it goes,
 and stops everything it started (``--keep``: only after Ctrl-C, so the printed commands can be
 tried in another terminal). Exit code 0 means every step of the story happened as told.
+
+``--slinky`` plays the same story in a SchedMD Slinky-shaped cluster: Kubernetes nodes
+``k8s-node-NN`` run slurmd pods ``slinky-001``.. of a StatefulSet-mode NodeSet (template
+hostname ``gpu``), so Slurm node gpu001 is the pod on k8s-node-16, and syncd maps names from
+the pods (``kubernetes.name_mapping.mode: pod``, docs/slinky.md).
 """
 
 from __future__ import annotations
@@ -75,8 +80,9 @@ def wait(check: Callable[[], bool], within: float, what: str) -> float:
 
 
 class Demo:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *, slinky: bool = False) -> None:
         self.work = work
+        self.slinky = slinky
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sandbox = work / "slurm"
         self.env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -126,6 +132,13 @@ class Demo:
     def node(self, name: str) -> str:
         return self.run("scontrol", "-o", "show", "node", name)
 
+    def k8s(self, slurm: str) -> str:
+        """The Kubernetes node a Slurm node follows: the same name, or (Slinky) the node its
+        slurmd pod runs on, in reverse order so that the two namings visibly disagree."""
+        if not self.slinky:
+            return slurm
+        return f"k8s-node-{NODES + 1 - int(slurm[3:]):02d}"
+
     def features(self, name: str) -> str:
         for part in self.node(name).split():
             if part.startswith("AvailableFeatures="):
@@ -167,18 +180,32 @@ class Demo:
         kubeconfig = self.work / "kubeconfig"
         try:
             _, self.sim_url = self.stack.enter_context(start_sim_process(
-                "--token", TOKEN, "--write-kubeconfig", str(kubeconfig), "--nodes", str(NODES),
-                log=self.work / "sim.log"))
+                "--token", TOKEN, "--write-kubeconfig", str(kubeconfig),
+                "--nodes", "0" if self.slinky else str(NODES), log=self.work / "sim.log"))
         except RuntimeError as exc:
             raise DemoFailed(str(exc)) from None
         print(f"Kubernetes simulator at {self.sim_url} with {NODES} GPU nodes (8 GPUs each)")
+        mapping: dict[str, Any] = {}
+        if self.slinky:
+            slurm = [f"gpu{i:03d}" for i in range(1, NODES + 1)]
+
+            async def slinky(c: SimClient) -> None:
+                await c.pool(NODES, prefix="k8s-node-", digits=2)
+                pods = await c.nodeset("slinky", [self.k8s(n) for n in slurm], hostname="gpu",
+                                       padding=3, start=1)
+                for pod in pods[:3]:
+                    print(f"  slurmd pod {pod.namespace}/{pod.name} on {pod.node}: "
+                          f"Slurm node {pod.slurm_name}")
+            self.sim(slinky)
+            print("  ... a Slinky NodeSet (StatefulSet mode): slurmd pods name the Slurm nodes")
+            mapping = {"name_mapping": {"mode": "pod"}}
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stream = f"syncd:demo:{os.getpid()}"
         config = {
             "cluster": "demo",
-            "kubernetes": {"kubeconfig": str(kubeconfig)},
+            "kubernetes": {"kubeconfig": str(kubeconfig), **mapping},
             "slurm": {"backend": "scontrol", "conf": self.env["SLURM_CONF"]},
             "policy": {"drain_after": "3s", "resume_after": "4s"},
             "events": {"redis": {"url": f"redis://127.0.0.1:{self.redis_port}/0",
@@ -225,9 +252,10 @@ class Demo:
         self.syncd_cmd("status", expect=None)
 
         say("Kubernetes pods take GPUs: 3 on gpu001, all 8 on gpu002")
-        pods: list[PodSpec] = [{"name": f"infer-{i}", "node": "gpu001", "gpus": 1,
+        pods: list[PodSpec] = [{"name": f"infer-{i}", "node": self.k8s("gpu001"), "gpus": 1,
                                 "namespace": "serving"} for i in range(3)]
-        pods.append({"name": "train-big", "node": "gpu002", "gpus": 8, "namespace": "ml"})
+        pods.append({"name": "train-big", "node": self.k8s("gpu002"), "gpus": 8,
+                     "namespace": "ml"})
         self.sim(lambda c: c.start_pods(pods))
         took = wait(lambda: "gpu_avail_5" in self.features("gpu001")
                     and "gpu_avail_0" in self.features("gpu002"), 20, "capacity features")
@@ -246,9 +274,10 @@ class Demo:
         if not state.startswith("PENDING"):
             raise DemoFailed(f"job {job} should be pending, is {state!r}")
 
-        say("gpu005 goes NotReady in Kubernetes: syncd drains it after drain_after (3s)")
+        say(f"{self.k8s('gpu005')} (gpu005) goes NotReady in Kubernetes: syncd drains gpu005 "
+            "after drain_after (3s)")
         t0 = time.monotonic()
-        self.sim(lambda c: c.set_ready("gpu005", False))
+        self.sim(lambda c: c.set_ready(self.k8s("gpu005"), False))
         wait(lambda: "DRAIN" in self.node("gpu005"), 20, "gpu005 drained")
         print(f"gpu005 drained {time.monotonic() - t0:.1f}s after going NotReady")
         self.syncd_cmd("why", "gpu005")
@@ -260,7 +289,7 @@ class Demo:
 
         say("gpu005 recovers: syncd resumes it after resume_after (4s)")
         t0 = time.monotonic()
-        self.sim(lambda c: c.set_ready("gpu005", True))
+        self.sim(lambda c: c.set_ready(self.k8s("gpu005"), True))
         wait(lambda: "DRAIN" not in self.node("gpu005"), 30, "gpu005 resumed")
         print(f"gpu005 back in service {time.monotonic() - t0:.1f}s after recovering")
         if "replacing fan" not in self.node("gpu006"):
@@ -313,6 +342,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true",
                         help="after the story, keep everything running until Ctrl-C, to try "
                              "the printed commands")
+    parser.add_argument("--slinky", action="store_true",
+                        help="the same story in a SchedMD Slinky-shaped cluster: Slurm nodes "
+                             "named after slurmd pods (docs/slinky.md)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("demo: run it as root (sudo scripts/demo.sh): it starts a Slurm with 16 slurmd, "
@@ -320,7 +352,7 @@ def main() -> int:
         return 1
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
-    demo = Demo(work)
+    demo = Demo(work, slinky=args.slinky)
     ok = False
     try:
         demo.start()

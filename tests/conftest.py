@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.slurm",
     "tests.fixtures.kube",
     "tests.fixtures.brokers",
+    "tests.fixtures.asuser",
 ]

@@ -44,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run_daemon(settings))
     except StartupError as exc:
-        print(f"syncd: cannot start: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per problem, each naming the fix
+            print(f"syncd: cannot start: {line}", file=sys.stderr)
         return exits.USAGE

@@ -125,10 +125,13 @@ def _status_table(data: dict[str, Any], drifted_only: bool, wide: bool) -> str:
 
 
 def _summary(s: dict[str, Any]) -> str:
-    return (f"{s['nodes']} nodes, {s['drifted']} drifted, {s['drained_by_syncd']} drained by "
+    line = (f"{s['nodes']} nodes, {s['drifted']} drifted, {s['drained_by_syncd']} drained by "
             f"syncd, {s['drained_by_others']} held by others, {s['gpus_usable']} GPUs usable; "
             f"kubernetes {'synced' if s['kubernetes_synced'] else 'STALE'}; breaker "
             f"{s['breaker']}; {s['role']}{' (dry-run)' if s['dry_run'] else ''}")
+    for name, c in (s.get("checks") or {}).items():
+        line += f"\n{name}: {'ok' if c['ok'] else 'FAILED'}: {c['detail']}"
+    return line
 
 
 def _header(base: Target, args: argparse.Namespace) -> str:
@@ -232,7 +235,9 @@ def why(args: argparse.Namespace, base: Target) -> int:
 def _why_text(_: str, data: dict[str, Any]) -> None:
     r = data["report"]
     g = r["gpus"]
-    print(f"{r['name']}: Kubernetes {r['kubernetes']}; Slurm {r['slurm']}")
+    k = data.get("kubernetes") or {}
+    where = f" (node {k['name']})" if k.get("name") not in (None, r["name"]) else ""
+    print(f"{r['name']}: Kubernetes{where} {r['kubernetes']}; Slurm {r['slurm']}")
     print(f"  GPUs: allocatable {g['allocatable']}, held by pods {g['held']}, "
           f"usable {g['usable']}; syncd features: {', '.join(r['syncd_features']) or '-'}")
     if r["reason"]:
@@ -240,6 +245,8 @@ def _why_text(_: str, data: dict[str, Any]) -> None:
     print(f"  causes: {'; '.join(r['causes']) or 'none'}")
     for t in r["timers"]:
         print(f"  timer: {t}")
+    for n in r.get("notes") or ():
+        print(f"  note: {n}")
     for c in data.get("planned", []):
         print(f"  next: {c['action']} ({c['why']})")
     for c in data.get("withheld", []):

@@ -14,7 +14,8 @@ from syncd.core.validate import clean_reason_text
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """``causes`` drain now (``down``: set the node DOWN instead, ``policy.down_on``);
-    ``pending`` means a cause is building up (a timer is running)."""
+    ``pending`` means a cause is building up (a timer is running); ``held`` says why syncd
+    neither drains nor resumes the node although no cause holds (it has nothing to go by)."""
 
     causes: tuple[str, ...]
     pending: bool
@@ -22,9 +23,17 @@ class Assessment:
     down: bool = False
     gone_since: float | None = None
     condition_since: float | None = None
+    held: str = ""
 
 
 _NONE = Assessment((), False, None)
+#: With ``causes.no_kubernetes_node`` off, a Slurm node nothing maps to is left as it is: the
+#: watcher may simply not have seen its slurmd pod yet (a NodeSet scaling up), so a drain of
+#: syncd's own stays until Kubernetes says the node is fine again.
+_ABSENT = Assessment((), False, None, held="nothing in Kubernetes maps to this Slurm node: "
+                     "syncd leaves it as it is (policy.causes.no_kubernetes_node is off)")
+_CORDON_HELD = ("cordoned, and the cordon is slurm-operator's (policy.cordon): syncd neither "
+                "drains nor resumes for it")
 
 
 def _since(kept: float | None, now: float) -> float:
@@ -60,7 +69,7 @@ def _conditions(k: KubeNode, m: NodeMemory, policy: Policy,
 def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Assessment:
     on = policy.causes
     if k is None:
-        return Assessment(("no k8s node",), False, None) if on.no_kubernetes_node else _NONE
+        return Assessment(("no k8s node",), False, None) if on.no_kubernetes_node else _ABSENT
     if k.gone:
         return _gone(m, policy, now) if on.gone else _NONE
     if (k.ready and not k.cordoned and not k.taints and not k.conditions
@@ -86,7 +95,10 @@ def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Ass
         for t in k.taints:
             if t.effect == "NoExecute" and t.key in policy.drain_taints:
                 causes.append(f"k8s taint {clean_reason_text(t.key)}")
-    if k.cordoned and on.cordoned:
+    held = ""
+    if k.cordoned and policy.cordon != "syncd":
+        held = _CORDON_HELD
+    elif k.cordoned and on.cordoned:
         causes.append("k8s node cordoned")
     if on.gpu_loss:
         for res in policy.gpu_resources:
@@ -94,7 +106,8 @@ def assess(k: KubeNode | None, m: NodeMemory, policy: Policy, now: float) -> Ass
             alloc = k.gpu_allocatable.get(res.name, 0)
             if cap > alloc:
                 causes.append(f"k8s GPU loss {clean_reason_text(res.name)} {alloc}/{cap}")
-    return Assessment(tuple(causes), pending, since, down=down, condition_since=cond_since)
+    return Assessment(tuple(causes), pending, since, down=down, condition_since=cond_since,
+                      held=held)
 
 
 def _gpu_lost(k: KubeNode, policy: Policy) -> bool:

@@ -29,6 +29,9 @@ class NodeReport:
     causes: tuple[str, ...]
     timers: tuple[str, ...]
     drift: bool
+    #: What syncd sees instead of a cause, when it holds back (no Kubernetes counterpart, a
+    #: cordon left to slurm-operator, a slurmd pod Pending or terminating...).
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,6 +46,7 @@ class NodeReport:
             "causes": list(self.causes),
             "timers": list(self.timers),
             "drift": self.drift,
+            "notes": list(self.notes),
         }
 
 
@@ -69,7 +73,7 @@ def report(
     if a.not_ready_since is not None and not a.causes:
         left = drain_at(a.not_ready_since, policy) - now
         timers.append(f"NotReady for {now - a.not_ready_since:.0f}s; drains in {left:.0f}s")
-    if s is not None and owns(policy, s, m) and not m.manual and not a.causes:
+    if s is not None and owns(policy, s, m) and not m.manual and not a.causes and not a.held:
         since = m.clear_since if m.clear_since is not None else now
         ready_at = resume_at(since, m, policy)
         timers.append(f"causes clear for {now - since:.0f}s; resumes in "
@@ -88,6 +92,7 @@ def report(
     if m.flap_until > now:
         timers.append(f"flapping (level {m.flap_level}); held at least "
                       f"{m.flap_until - now:.0f}s more")
+    notes = _notes(name, k8s, k, a.held)
     owned = owned_feature_pattern(policy, memory.feature_templates)
     alloc = held = usable = 0
     if k is not None:
@@ -109,7 +114,23 @@ def report(
         causes=a.causes,
         timers=tuple(timers),
         drift=bool(m.drift_key),
+        notes=notes,
     )
+
+
+def _notes(name: str, k8s: KubeView, k: KubeNode | None, held: str) -> tuple[str, ...]:
+    out = [held] if held else []
+    if k is None and k8s.mapping:
+        out.append(f"name mapping: {k8s.mapping}")
+    if name in k8s.notes:
+        out.append(k8s.notes[name])
+    if name in k8s.contested:
+        out.append("several Kubernetes nodes claim this Slurm name: syncd drives it in "
+                   "neither direction")
+    if k is not None and k.shares_node_with:
+        out.append(f"shares Kubernetes node {k.name} with {', '.join(k.shares_node_with)}: "
+                   "its GPUs cannot be attributed, so syncd writes no capacity here")
+    return tuple(out)
 
 
 def detail(name: str, k8s: KubeView, slurm: SlurmView) -> dict[str, object]:

@@ -15,6 +15,9 @@ from types import MappingProxyType
 EMPTY: Mapping[str, int] = MappingProxyType({})
 
 
+_NO_NOTES: Mapping[str, str] = MappingProxyType({})
+
+
 def _empty() -> Mapping[str, int]:
     return EMPTY
 
@@ -51,6 +54,9 @@ class KubeNode:
     #: key is there. Read so the mirror writes only what differs; never a cause.
     mirror: tuple[str, str, str] | None = None
     mirror_taint: bool = False
+    #: Pod mapping: the other Slurm nodes whose slurmd pods sit on the same Kubernetes node.
+    #: The node's GPUs cannot be told apart between them, so syncd writes capacity for none.
+    shares_node_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,11 @@ class KubeView:
     synced: bool = True
     problems: tuple[str, ...] = ()
     contested: frozenset[str] = frozenset()
+    #: What the watcher knows about a Slurm name beyond its node, for ``syncd why`` (a slurmd
+    #: pod that is Pending and unscheduled, terminating, on a node syncd does not watch...).
+    notes: Mapping[str, str] = field(default_factory=lambda: _NO_NOTES)
+    #: The name mapping in words, to say why a Slurm node has no Kubernetes counterpart.
+    mapping: str = ""
 
 
 class BaseState(enum.StrEnum):

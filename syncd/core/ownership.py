@@ -78,6 +78,20 @@ def slurmctld_unresponsive(slurm: SlurmNode) -> bool:
     return slurm.not_responding and (not slurm.reason or slurm.reason.startswith("Not responding"))
 
 
+#: Reason prefixes of SchedMD Slinky's controllers (docs/slinky.md): slurm-operator's NodeSet
+#: controller writes and undrains only reasons with its prefix, slurm-bridge likewise.
+SLINKY_PREFIXES = (("slurm-operator: ", "slurm-operator", "Slinky NodeSet controller"),
+                   ("slurm-bridge: ", "slurm-bridge", "Slinky scheduler bridge"))
+
+
+def slinky_owner(reason: str) -> str:
+    """``slurm-operator`` or ``slurm-bridge`` when the reason carries that controller's prefix."""
+    for prefix, tool, _ in SLINKY_PREFIXES:
+        if reason.startswith(prefix):
+            return tool
+    return ""
+
+
 def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:
     """Who holds this node out of service, in words for on-call."""
     if owns(policy, slurm, memory):
@@ -90,6 +104,9 @@ def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:
         if memory.released and text == memory.released:
             return (f"{who} (the reason is syncd's old text, which Slurm kept after syncd "
                     "resumed the node: someone else took it out since)")
+        for prefix, tool, what in SLINKY_PREFIXES:
+            if text.startswith(prefix):
+                return f"{tool} ({what}; syncd leaves it to it)"
         if text.startswith(policy.reason_prefix):
             if is_syncd_reason(policy, slurm.name, text.split(" : ")[0]) and " : " in text:
                 return f"{who} (syncd's reason with text appended: {text.split(' : ', 1)[1]!r})"

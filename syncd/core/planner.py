@@ -205,7 +205,7 @@ def _node(
                      condition_since=a.condition_since, drains=drains,
                      drained_seen=seen_drained)
 
-    if k is not None and not k.gone and not refused:
+    if k is not None and not k.gone and not refused and not k.shares_node_with:
         if policy.capacity.features:
             feats = desired_features(k, s, policy, owned)
             if feats is not None:
@@ -239,7 +239,7 @@ def _node(
             cand = drain_candidate(name, s, m2, a.causes, policy, now, kind)
         # Any other unavailable node that is not ours (an operator's drain or DOWN, FAIL) is
         # left exactly as it is: draining it would overwrite someone else's reason.
-    elif ours and not m2.manual:
+    elif ours and not m2.manual and not a.held:
         clear_since = m2.clear_since if m2.clear_since is not None else now
         if a.pending:
             clear_since = now

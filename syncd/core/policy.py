@@ -34,14 +34,22 @@ def default_gpu_resources() -> tuple[GpuResource, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Causes:
-    """Which Kubernetes conditions drain a Slurm node. Each can be switched off."""
+    """Which Kubernetes conditions drain a Slurm node. Each can be switched off.
+
+    ``no_kubernetes_node`` is off by default: a managed Slurm node that nothing in Kubernetes
+    maps to is as often syncd's own blind spot (a mapping that does not fit the site, a slurmd
+    pod not scheduled yet, a Slurm node that joined a moment ago) as a missing machine, and the
+    breaker cannot tell the two apart when they come one by one. A machine that was in
+    Kubernetes and left is the ``gone`` cause. With it off, syncd leaves such a node exactly
+    as it is: no drain, and no resume of a drain of its own either (docs/slinky.md).
+    """
 
     not_ready: bool = True
     gone: bool = True
     cordoned: bool = True
     taints: bool = True
     gpu_loss: bool = True
-    no_kubernetes_node: bool = True
+    no_kubernetes_node: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +176,15 @@ class Policy:
     down_on: DownOn = field(default_factory=DownOn)
     conditions: tuple[ConditionCause, ...] = ()
     mirror: Mirror = field(default_factory=Mirror)
+    #: Who turns a cordon into a Slurm drain: ``syncd`` (``causes.cordoned``), or
+    #: ``slurm-operator``, whose NodeSet controller drains and undrains its own on a cordon
+    #: (docs/slinky.md): syncd then neither drains for a cordon nor resumes its own drain
+    #: while the Kubernetes node stays cordoned.
+    cordon: str = "syncd"
+
+
+#: The values of ``Policy.cordon``.
+CORDON_OWNERS = ("syncd", "slurm-operator")
 
 
 def template_pattern(template: str) -> re.Pattern[str]:

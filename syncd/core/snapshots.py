@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from syncd.core.model import KubeNode, SlurmNode
+from syncd.core.ownership import slinky_owner
 
 
 def kube_json(k: KubeNode | None) -> dict[str, object] | None:
@@ -23,7 +24,7 @@ def kube_json(k: KubeNode | None) -> dict[str, object] | None:
 def slurm_json(s: SlurmNode | None) -> dict[str, object] | None:
     if s is None:
         return None
-    return {
+    out: dict[str, object] = {
         "name": s.name,
         "state": s.state_text,
         "reason": s.reason,
@@ -34,3 +35,9 @@ def slurm_json(s: SlurmNode | None) -> dict[str, object] | None:
         "gres_used_gpus": s.gres_used_gpus,
         "hold_gpus": s.hold_gpus,
     }
+    owner = slinky_owner(s.reason)
+    if owner:
+        # Slinky's controllers own and undrain their own reasons; subscribers (NVSentinel's
+        # drain monitor among them) can tell those drains apart here (docs/slinky.md).
+        out["reason_owner"] = owner
+    return out

@@ -32,7 +32,9 @@ from syncd.kube.lease import KubeLeases
 from syncd.kube.marker import KubeMarker
 from syncd.kube.watcher import Watcher
 from syncd.settings import Settings
+from syncd.slurm.runner import make_runner
 from syncd.slurm.select import make_slurm_port
+from syncd.slurm.selftest import SelfTest, wait_for_self_test
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +122,11 @@ async def _run(settings: Settings, flush_timeout: float,
         elector.on_change = lambda _leading: e.notify()
     _live_metrics(metrics, watcher, outbox)
 
+    checks = _Checks()
     http = Api(engine.model, engine.desk, metrics,
                Guard(allowed_uids=d.operator_uids, token=token),
                identity=identity, holder=lambda: elector.holder,
-               health=lambda: {"spool": outbox.health()},
+               health=lambda: {"spool": outbox.health(), **checks.health()},
                info=lambda: {"event_sinks": {name: "up" if st.healthy else "down"
                                              for name, st in outbox.stats().items()}})
     runner = web.AppRunner(http.app(), access_log=None)
@@ -137,6 +140,13 @@ async def _run(settings: Settings, flush_timeout: float,
     async with _step(f"operator socket {sock_path} (daemon.operator_socket)"):
         await operator_socket(runner, sock_path, mode=int(d.operator_socket_mode, 8),
                               group=d.operator_socket_group)
+    try:  # before the first write; /livez answers meanwhile (a sidecar's startup probe)
+        await _self_test(settings, slurm.backend, checks)
+    except StartupError:
+        await runner.cleanup()
+        await asyncio.to_thread(_unlink, sock_path)
+        await api.close()
+        raise
     log.info("syncd started", extra={
         "identity": identity, "listen": d.listen, "operator_socket": sock_path,
         "slurm_backend": slurm.backend, "dry_run": d.dry_run,
@@ -177,6 +187,41 @@ async def _run(settings: Settings, flush_timeout: float,
     await api.close()
     log.info("stopped", extra={"outbox_flushed": flushed, "backlog": outbox.backlog()})
     return exit_code
+
+
+class _Checks:
+    """The latest self-test result, for /readyz and ``syncd status``."""
+
+    def __init__(self) -> None:
+        self.result: SelfTest | None = None
+
+    def health(self) -> dict[str, tuple[bool, str]]:
+        if self.result is None:
+            return {"selftest": (False, "the Slurm self-test has not run yet")}
+        return {"selftest": self.result.summary()}
+
+    def update(self, result: SelfTest) -> None:
+        self.result = result
+
+
+async def _self_test(settings: Settings, backend: str, checks: _Checks) -> None:
+    """Slurm client, config, slurmctld, rights and versions (syncd/slurm/selftest.py); a
+    failure is a StartupError of one line per failed check, each naming the fix."""
+    s = settings.slurm
+    result = await wait_for_self_test(make_runner(s), conf=s.conf, backend=backend,
+                                      dry_run=settings.daemon.dry_run, within=s.startup_wait,
+                                      seen=checks.update)
+    if result.unreachable:
+        raise StartupError(
+            f"Slurm self-test: controller: slurmctld did not answer within "
+            f"{s.startup_wait:g}s (slurm.startup_wait): {result.unreachable}; fix: check "
+            "SlurmctldHost in slurm.conf, the network to slurmctld and the auth key or socket")
+    if result.failures:
+        raise StartupError("\n".join(f"Slurm self-test: {c.line()}" for c in result.failures))
+    for c in result.checks:
+        if not c.ok:
+            log.warning("Slurm self-test: %s", c.line())
+    log.info("Slurm self-test passed", extra={"checks": [c.line() for c in result.checks]})
 
 
 def _read_token(path: str) -> str:

@@ -75,6 +75,7 @@ class Api:
         body = {"ready": ok, "kubernetes_synced": synced, "slurm_reachable": slurm_ok,
                 "slurm_error": m.slurm_error(), "slurm_backend": m.reader.port.backend,
                 **{f"{name}_ok": good for name, (good, _) in extra.items()},
+                "checks": {name: why for name, (_, why) in extra.items()},
                 "problems": problems, "role": m.role, "identity": self.identity,
                 "leader": self.holder(), **self.info()}
         return _json(body, 200 if ok else 503)
@@ -93,6 +94,8 @@ class Api:
             return self._unreachable()
         out = self.model.status(i)
         out["summary"].update(self.info())
+        out["summary"]["checks"] = {name: {"ok": good, "detail": why}
+                                    for name, (good, why) in self.health().items()}
         return _json(out)
 
     async def plan(self, _: web.Request) -> web.Response:

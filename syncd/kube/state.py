@@ -43,6 +43,8 @@ class ClusterState:
         self._contested: set[str] = set()
         self.misses_total = 0
         self.collisions_total = 0
+        #: The mapping in words (KubeView.mapping).
+        self.mapping = f"Kubernetes node name, mapping mode {mapper.mode}"
 
     # -- nodes -----------------------------------------------------------------------------
     def put_node(self, rec: NodeRec) -> None:
@@ -127,7 +129,7 @@ class ClusterState:
         touched.add(mapped.slurm_name)
         return touched
 
-    def _build(self, kube: str, slurm: str) -> KubeNode | None:
+    def _build(self, kube: str, slurm: str, shares: tuple[str, ...] = ()) -> KubeNode | None:
         live = self.nodes.get(kube)
         rec = live or (self.tombstones.get(kube) or (None, 0.0))[0]
         if rec is None:
@@ -139,6 +141,7 @@ class ClusterState:
             gpu_allocatable=rec.allocatable,
             gpu_held=MappingProxyType(dict(held)) if held else EMPTY, gone=live is None,
             conditions=rec.conditions, mirror=rec.mirror, mirror_taint=rec.mirror_taint,
+            shares_node_with=shares,
         )
 
     def expire_tombstones(self) -> None:
@@ -191,6 +194,10 @@ class ClusterState:
             claim.intersection_update(live)
         return claim
 
+    def notes(self) -> Mapping[str, str]:
+        """Per Slurm name, what ``syncd why`` should say beyond the node (pod mapping only)."""
+        return MappingProxyType({})
+
     def problems(self) -> tuple[str, ...]:
         out = sorted(self._misses.values())
         out += sorted(collision_problem(s, k) for s, k in self._claims.items() if len(k) > 1)
@@ -201,6 +208,7 @@ class ClusterState:
         snap = self._snapshot
         if snap is None or snap.synced != synced:
             snap = KubeView(nodes=MappingProxyType(dict(self._view)), synced=synced,
-                            problems=self.problems(), contested=frozenset(self._contested))
+                            problems=self.problems(), contested=frozenset(self._contested),
+                            notes=self.notes(), mapping=self.mapping)
             self._snapshot = snap
         return snap

@@ -20,7 +20,9 @@ from syncd.core.model import KubeView
 from syncd.core.naming import NameMapper
 from syncd.core.policy import Policy
 from syncd.kube.podgpu import PodHold, parse_label_selector
+from syncd.kube.podmap import PodClusterState
 from syncd.kube.records import parse_node, parse_pod, pod_key
+from syncd.kube.slurmd import SlurmdPod, slurmd_pod
 from syncd.kube.state import ClusterState
 from syncd.kube.watching import Reflector, WatchStats
 from syncd.settings.kube import KubeSettings
@@ -56,7 +58,17 @@ class Watcher:
         rule = settings.name_mapping
         self._keep_label = rule.key if rule.mode == "label" else ""
         self._keep_annotation = rule.key if rule.mode == "annotation" else ""
-        self.state = ClusterState(NameMapper(rule), tombstone_ttl=tombstone_ttl, clock=clock)
+        self.state: ClusterState
+        self._pod_sources = rule.pod_sources if rule.mode == "pod" else ()
+        if self._pod_sources:
+            self.state = PodClusterState(
+                NameMapper(rule), tombstone_ttl=tombstone_ttl, clock=clock,
+                mapping=f"slurmd pods ({settings.slurm_pod_selector}), Slurm name from "
+                        f"{', '.join(rule.pod_sources)}, node from spec.nodeName")
+        else:
+            self.state = ClusterState(NameMapper(rule), tombstone_ttl=tombstone_ttl,
+                                      clock=clock)
+        self._listing_claims: dict[str, SlurmdPod] = {}
         core = client.CoreV1Api(api)
         common: dict[str, Any] = {
             "stats": self.stats, "page_size": settings.list_page_size,
@@ -72,7 +84,7 @@ class Watcher:
             end_list=self._end_nodes, apply=self._node_event, **common)
         self.pods = Reflector(
             kind="pods", list_fn=core.list_pod_for_all_namespaces,
-            begin_list=self._listing_pods.clear, list_item=self._list_pod,
+            begin_list=self._begin_pods, list_item=self._list_pod,
             end_list=self._end_pods, apply=self._pod_event, **common)
 
     # -- parsing ---------------------------------------------------------------------------
@@ -99,6 +111,19 @@ class Watcher:
         self._warn(warnings)
         return hold
 
+    def _claim(self, obj: dict[str, Any], key: str) -> SlurmdPod | None:
+        """Pod mapping: the Slurm node a slurmd pod names (None for every other pod)."""
+        if not self._pod_sources:
+            return None
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if not self.slurm_pods.matches(labels):
+            return None
+        return slurmd_pod(obj, key, self._pod_sources)
+
+    def _begin_pods(self) -> None:
+        self._listing_pods.clear()
+        self._listing_claims.clear()
+
     # One object the parsers cannot read is skipped and counted, never allowed to stop the
     # list or the watch: the stream would otherwise break on it again at every retry.
     def _list_node(self, obj: dict[str, Any]) -> None:
@@ -111,11 +136,14 @@ class Watcher:
         try:
             hold = self._parse_pod(obj)
             key = pod_key(obj)
+            claim = self._claim(obj, key)
         except Exception as exc:
             self._malformed("pod", obj, exc)
             return
         if hold is not None:
             self._listing_pods[key] = hold
+        if claim is not None:
+            self._listing_claims[key] = claim
 
     def _end_nodes(self) -> None:
         self.state.replace_nodes(self._listing_nodes)
@@ -125,6 +153,9 @@ class Watcher:
     def _end_pods(self) -> None:
         self.state.replace_pods(self._listing_pods)
         self._listing_pods.clear()
+        if isinstance(self.state, PodClusterState):
+            self.state.replace_claims(self._listing_claims)
+            self._listing_claims.clear()
         self._changed()
 
     def _node_event(self, kind: str, obj: dict[str, Any]) -> None:
@@ -142,10 +173,13 @@ class Watcher:
         try:
             key = pod_key(obj)
             hold = None if kind == "DELETED" else self._parse_pod(obj)
+            claim = None if kind == "DELETED" else self._claim(obj, key)
         except Exception as exc:
             self._malformed("pod", obj, exc)
             return
         self.state.put_pod(key, hold)
+        if isinstance(self.state, PodClusterState):
+            self.state.put_claim(key, claim)
         self._changed()
 
     def _wake(self) -> None:

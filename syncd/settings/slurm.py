@@ -31,6 +31,9 @@ class SlurmSettings:
     max_nodes_per_call: int = 100
     #: First wait between retries of a transient error; doubles up to 5 s.
     retry_wait: Seconds = 0.5
+    #: How long the start-up self-test waits for slurmctld to answer before syncd gives up
+    #: (exit 2): a sidecar starts before the slurmctld beside it.
+    startup_wait: Seconds = 300.0
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -40,6 +43,8 @@ class SlurmSettings:
             out.append("calls_per_second: must be above 0")
         if self.burst < 1:
             out.append("burst: must be 1 or more")
+        if self.startup_wait < 0:
+            out.append("startup_wait: must be 0 or more")
         if self.retries < 0:
             out.append("retries: must be 0 or more")
         if not 1 <= self.max_nodes_per_call <= 10000:

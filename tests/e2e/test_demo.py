@@ -61,6 +61,23 @@ def test_demo_runs_to_the_end_while_the_dpkg_lock_is_held_for_20s() -> None:
     assert "Traceback" not in out
 
 
+@pytest.mark.slow
+def test_the_slinky_demo_maps_names_from_the_slurmd_pods() -> None:
+    if os.geteuid() != 0:
+        missing("root", "the demo starts slurmd, which runs as root")
+    p = subprocess.run([str(ROOT / "scripts" / "demo.sh"), "--slinky"], capture_output=True,
+                       text=True, timeout=300, check=False, cwd=ROOT)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-4000:]
+    for marker in ("gpu_avail_8 after", "gpu005 drained", "gpu005 back in service",
+                   "syncd stopped cleanly (exit 0)", "demo finished"):
+        assert marker in out, f"missing {marker!r} in demo output:\n{out[-3000:]}"
+    # The pods named the Slurm nodes, and why shows the Kubernetes node behind one.
+    assert "slurmd pod slurm/slinky-001 on k8s-node-16: Slurm node gpu001" in out
+    assert "gpu005: Kubernetes (node k8s-node-12) NotReady" in out
+    assert "Traceback" not in out
+
+
 @pytest.mark.parametrize("script", ["scripts/demo.sh", "scripts/bootstrap"])
 def test_not_as_root_is_one_clear_line(script: str) -> None:
     if os.geteuid() != 0:

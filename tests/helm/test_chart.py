@@ -152,11 +152,18 @@ MODES: dict[str, dict[str, Any]] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "image": {"digest": "sha256:" + "a" * 64},
     },
+    "standalone-slinky": {
+        "slurm": {"slinky": {"configMap": "slurm-config", "slurmKeySecret": "slurm-auth-slurm"}},
+        "config": {"kubernetes": {"name_mapping": {"mode": "pod"}},
+                   "policy": {"cordon": "slurm-operator"}},
+    },
     "sidecar": {"mode": "sidecar"},
     "sidecar-monitored": {"mode": "sidecar", "serviceMonitor": {"enabled": True}},
     "mirror": {"config": {"policy": {"mirror": {"enabled": True, "taint": True}}}},
     "sidecar-podmonitor": {"mode": "sidecar", "podMonitor": {"enabled": True}, **MONITORING},
     "standalone-podmonitor": {"podMonitor": {"enabled": True, "labels": {"release": "p"}}},
+    "sidecar-slinky": {"mode": "sidecar",
+                       "config": {"kubernetes": {"name_mapping": {"mode": "pod"}}}},
 }
 
 
@@ -352,6 +359,58 @@ def test_slurm_etc_and_munge_volumes_are_mounted_when_configured() -> None:
     )
 
 
+def test_standalone_mounts_slurm_conf_and_the_key_from_named_slinky_objects() -> None:
+    docs = render(MODES["standalone-slinky"])
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in container(docs)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    etc = volumes[mounts["/etc/slurm"]["name"]]["projected"]
+    assert etc["sources"] == [
+        {"configMap": {"name": "slurm-config"}},
+        {"secret": {"name": "slurm-auth-slurm",
+                    "items": [{"key": "slurm.key", "path": "slurm.key"}]}},
+    ]
+    assert etc["defaultMode"] & 0o007 == 0
+    settings = load_rendered(docs)
+    assert settings.slurm.conf == "/etc/slurm/slurm.conf"
+    assert settings.kubernetes.name_mapping.mode == "pod"
+    assert settings.policy.cordon == "slurm-operator"
+    # Nothing named, nothing mounted.
+    plain = render()
+    assert "/etc/slurm" not in {m["mountPath"] for m in container(plain)["volumeMounts"]}
+
+
+def test_standalone_runs_as_a_uid_slurmctld_lets_write() -> None:
+    """slurmctld accepts node updates from root, SlurmUser or an Operator (docs/slinky.md):
+    the default is Slinky's SlurmUser, uid/gid 401, and the fsGroup reads slurm.key."""
+    pod = one(render(MODES["standalone-slinky"]), "Deployment")["spec"]["template"]["spec"]
+    ctx = pod["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"]) == (401, 401, 401)
+    assert SLINKY_POD["securityContext"]["runAsUser"] == ctx["runAsUser"]
+    other = {"runAsNonRoot": True, "runAsUser": 990, "runAsGroup": 990, "fsGroup": 990}
+    pod = one(render({"podSecurityContext": other}), "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 990
+
+
+@pytest.mark.parametrize("mode", ["standalone", "sidecar"])
+def test_the_operator_socket_is_in_the_state_dir_where_kubectl_exec_finds_it(mode: str) -> None:
+    docs = render({"mode": mode})
+    settings = load_rendered(docs)
+    assert settings.daemon.socket_path() == settings.daemon.state_dir + "/operator.sock"
+    if mode == "standalone":
+        c = container(docs)
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        assert not mounts[settings.daemon.state_dir].get("readOnly", False)
+    else:
+        c = sidecar_container()
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["SYNCD_CONFIG"] == c["args"][-1] == "/etc/syncd/syncd.yaml"
+    ok = render({"config": {"daemon": {"operator_socket": "/var/lib/syncd/run/op.sock"}}})
+    assert load_rendered(ok).daemon.socket_path() == "/var/lib/syncd/run/op.sock"
+    with pytest.raises(helm.HelmRenderError, match="must be in the state dir"):
+        render({"config": {"daemon": {"operator_socket": "/run/syncd.sock"}}})
+
+
 def test_a_config_change_rolls_the_pods() -> None:
     def checksum(values: dict[str, Any]) -> str:
         annotations = one(render(values), "Deployment")["spec"]["template"]["metadata"]
@@ -526,6 +585,8 @@ BAD_VALUES = {
     "unknown prometheusRule key": {"prometheusRule": {"enable": True}},
     "non-text alert label": {"prometheusRule": {"ruleLabels": {"team": 7}}},
     "dashboard namespace not a name": {"grafanaDashboard": {"namespace": "Mon_itoring"}},
+    "unknown slinky key": {"slurm": {"slinky": {"configmap": "slurm-config"}}},
+    "non-text slinky name": {"slurm": {"slinky": {"slurmKeySecret": 7}}},
 }
 
 

@@ -127,7 +127,8 @@ def test_each_cause_drains_and_can_be_switched_off(
     k = kview(node) if isinstance(node, KubeNode) else kview()
     s = sview(snode("gpu001", features=("gpu", "gpu_avail_7" if "loss" in reason_part
                                         else "gpu_avail_8")))
-    p = plan(k, s, NO_HOLDS, Memory(), 0.0)
+    on = replace(NO_HOLDS, causes=replace(Causes(), **{cause_flag: True}))
+    p = plan(k, s, on, Memory(), 0.0)
     drains = [c for c in p.changes if c.kind is D]
     assert len(drains) == 1
     assert drains[0].reason.startswith(f"syncd: {reason_part} #")
@@ -425,6 +426,7 @@ def test_breaker_auto_reset() -> None:
 
 def test_stale_kubernetes_view_withholds_drains_but_not_capacity_or_resumes() -> None:
     names, run = _cluster(10)
+    run.policy = replace(NO_HOLDS, causes=Causes(no_kubernetes_node=True))
     run.set_k8s(knode(names[0], cordoned=True))
     run.step(0.0)
     run.k8s = replace(kview(knode(names[0]), knode(names[1], held=1)), synced=False)

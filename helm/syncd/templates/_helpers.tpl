@@ -58,6 +58,30 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- end -}}
 
 {{/*
+The projected sources of /etc/slurm (standalone): slurm.etc's, then the named Slinky objects.
+Empty when there is nothing to mount.
+*/}}
+{{- define "syncd.slurmEtc" -}}
+{{- $slinky := .Values.slurm.slinky -}}
+{{- $maps := concat .Values.slurm.etc.configMaps (ternary (list $slinky.configMap) list (ne $slinky.configMap "")) -}}
+{{- $secrets := .Values.slurm.etc.secrets -}}
+{{- if $slinky.slurmKeySecret -}}
+{{- $secrets = append $secrets (dict "name" $slinky.slurmKeySecret "key" $slinky.slurmKeyKey "path" "slurm.key") -}}
+{{- end -}}
+{{- range $maps }}
+- configMap:
+    name: {{ . }}
+{{- end }}
+{{- range $secrets }}
+- secret:
+    name: {{ .name }}
+    items:
+      - key: {{ .key }}
+        path: {{ default .key .path }}
+{{- end }}
+{{- end -}}
+
+{{/*
 The syncd config file: .Values.config, plus what the chart owns. Keys the chart owns are
 refused when set in .Values.config, so a value can never be silently replaced.
 */}}
@@ -67,6 +91,11 @@ refused when set in .Values.config, so a value can never be silently replaced.
 {{- range $key := list "listen" "state_dir" -}}
 {{- if hasKey $daemon $key -}}
 {{- fail (printf "config.daemon.%s is set by the chart; remove it from config (the port is .Values.port)" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- with get $daemon "operator_socket" -}}
+{{- if not (hasPrefix "/var/lib/syncd/" .) -}}
+{{- fail "config.daemon.operator_socket must be in the state dir /var/lib/syncd (the only writable place in the pod, and where `kubectl exec ... -- syncd status` looks)" -}}
 {{- end -}}
 {{- end -}}
 {{- $election := get $daemon "leader_election" | default dict -}}
