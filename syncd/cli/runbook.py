@@ -129,9 +129,10 @@ def _summary(s: dict[str, Any]) -> str:
             f"syncd, {s['drained_by_others']} held by others, {s['gpus_usable']} GPUs usable; "
             f"kubernetes {'synced' if s['kubernetes_synced'] else 'STALE'}; breaker "
             f"{s['breaker']}; {s['role']}{' (dry-run)' if s['dry_run'] else ''}")
-    for name, c in (s.get("checks") or {}).items():
-        line += f"\n{name}: {'ok' if c['ok'] else 'FAILED'}: {c['detail']}"
-    return line
+    # The checks go first: the summary stays the last line, where eyes and scripts look.
+    checks = [f"{name}: {'ok' if c['ok'] else 'FAILED'}: {c['detail']}"
+              for name, c in (s.get("checks") or {}).items()]
+    return "\n".join([*checks, line])
 
 
 def _header(base: Target, args: argparse.Namespace) -> str:

@@ -9,6 +9,7 @@ import functools
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import urllib.error
@@ -421,6 +422,19 @@ async def test_operator_api_lets_in_root_only_and_refuses_web_pages(
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def open_intents(spool: Path) -> int:
+    """Intents a daemon has written ahead and not settled yet, read from its spool."""
+    if not spool.exists():
+        return 0
+    db = sqlite3.connect(spool, timeout=5)
+    try:
+        return int(db.execute("SELECT count(*) FROM intents").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        db.close()
+
+
 async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: World) -> None:
     """Write-ahead events: the daemon is SIGKILLed at a different point of a 4-node drain in
     each round (before, between and after its Slurm calls: one node per call, 2 calls a second
@@ -430,13 +444,22 @@ async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: 
     slow = {"policy.batch_size": 1, "slurm.calls_per_second": 2.0, "slurm.burst": 1,
             "daemon.leader_election.enabled": False, "policy.resume_after": "1s"}
     recovered = 0
-    for i, delay in enumerate((0.0, 0.3, 0.6, 0.9, 1.5, 4.0)):
-        d = world.start(f"crash{i}", "e2e-crash", slow)
+    # Timed kills land anywhere in the pass; the last round kills while an intent is open
+    # (its call waits 2 s for the rate limiter), so one kill always falls between an intent
+    # and its outcome, however loaded the machine.
+    for i, kill_at in enumerate((0.0, 0.3, 0.6, 0.9, 1.5, 4.0, "intent")):
+        rates = {"slurm.calls_per_second": 0.5} if kill_at == "intent" else {}
+        d = world.start(f"crash{i}", "e2e-crash", {**slow, **rates})
         try:
             await until(functools.partial(d.ready_as, None), within=90, what="syncd ready")
             for n in victims:
                 await sim.cordon(n)
-            await asyncio.sleep(delay)  # the kill lands somewhere in the pass
+            if isinstance(kill_at, float):
+                await asyncio.sleep(kill_at)  # the kill lands somewhere in the pass
+            else:
+                spool = world.tmp / f"state-crash{i}" / "spool" / "outbox.sqlite"
+                await until(functools.partial(open_intents, spool), within=40,
+                            what="an open intent")
         finally:
             d.kill()
         again = world.start(f"crash{i}", "e2e-crash", slow)  # same state dir and spool
@@ -452,7 +475,7 @@ async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: 
                         and e["data"]["action"] == "drain"
                         and e["data"]["outcome"] in ("ok", "recovered")}
                 return mine == set(victims) and mine <= seen
-            await until(announced, within=40, what=f"every drain announced (kill at {delay}s)")
+            await until(announced, within=40, what=f"every drain announced (kill at {kill_at})")
             recovered += sum(1 for e in world.events()
                              if e["type"] == "io.syncd.node.action.v1"
                              and e["data"]["outcome"] in ("recovered", "not_applied"))
@@ -464,6 +487,6 @@ async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: 
             again.kill()
         for e in world.events():
             validate_event(e)
-    # the rounds are placed so that at least one kill fell between an intent and its outcome
-    # (resolved at restart as recovered, or not_applied and then drained again)
+    # the "intent" round's kill fell between an intent and its outcome (resolved at restart as
+    # recovered, or not_applied and then drained again)
     assert recovered >= 1
