@@ -8,8 +8,8 @@ Adapters build these from raw API data; the planner only ever reads them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 EMPTY: Mapping[str, int] = MappingProxyType({})
@@ -216,3 +216,11 @@ class DriftEvent:
     type: EventType
     subject: str
     data: Mapping[str, object] = field(default_factory=dict)
+    #: When it happened (epoch seconds): the observation, or the Slurm write. It becomes the
+    #: CloudEvents ``time``; None means when the outbox took it.
+    occurred_at: float | None = None
+
+
+def stamped(events: Iterable[DriftEvent], at: float) -> list[DriftEvent]:
+    """``events`` with ``occurred_at`` set to ``at`` where it is not set yet."""
+    return [e if e.occurred_at is not None else replace(e, occurred_at=at) for e in events]

@@ -69,7 +69,7 @@ def build(*, kube: KubeSource, slurm: SlurmPort, outbox: EventPublisher, policy:
                         resync_every=daemon.resync_every,
                         probe_every=daemon.slurm_probe_every)
     reader = SlurmReader(slurm, metrics, clock)
-    executor = Executor(slurm, metrics, dry_run=daemon.dry_run, wal=wal)
+    executor = Executor(slurm, metrics, dry_run=daemon.dry_run, wal=wal, clock=clock.now)
     history = History()
     publisher = Publisher(outbox, metrics, clock, history)
     saver = StateSaver(store)

@@ -15,12 +15,13 @@ at the next start, syncd.core.recovery) or the events. When the spool cannot tak
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from syncd.core.errors import SlurmError
-from syncd.core.model import Action, DriftEvent, KubeView, NodeChange, SlurmView
+from syncd.core.model import Action, DriftEvent, KubeView, NodeChange, SlurmView, stamped
 from syncd.core.ports import SlurmPort, SpoolUnavailable, WriteAheadLog
 from syncd.core.recovery import intent_record
 from syncd.core.reporting import action_events, why_index
@@ -43,7 +44,9 @@ class Outcome:
 
 class Executor:
     def __init__(self, port: SlurmPort, metrics: Metrics, *, dry_run: bool,
-                 wal: WriteAheadLog | None = None) -> None:
+                 wal: WriteAheadLog | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # epoch seconds: when a write was made is its events' time
         self.port = port
         self.metrics = metrics
         self.dry_run = dry_run
@@ -74,10 +77,10 @@ class Executor:
                     "reason": action.reason, "outcome": outcome, "actor": actor,
                     "requested_by": requested_by})
             if outcome == "held":
-                out.events.extend(events(outcome, error))
+                out.events.extend(stamped(events(outcome, error), self.clock()))
                 continue
             out.written.update(action.nodes)
-            done = events(outcome, error)
+            done = stamped(events(outcome, error), self.clock())
             if key and self.wal is not None:
                 await self._settle(key, done)
                 out.spooled.extend(done)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 
 from syncd.core.events import MirroredData, MirrorOutcome, MirrorState, TaintChange
 from syncd.core.memory import Memory
@@ -69,7 +70,7 @@ class Mirroring:
             async with gate:
                 outcome, error = await self._write(c)
             self._settle(c, outcome, error)
-            return self._event(c, outcome, error, slurm)
+            return replace(self._event(c, outcome, error, slurm), occurred_at=self.clock.now())
 
         return list(await asyncio.gather(*(one(c) for c in due)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from syncd.core.model import DriftEvent
+from syncd.core.model import DriftEvent, stamped
 from syncd.core.ports import EventPublisher
 from syncd.engine.clock import LoopClock
 from syncd.engine.history import History
@@ -23,6 +23,7 @@ class Publisher:
     def publish(self, events: Sequence[DriftEvent]) -> None:
         if not events:
             return
+        events = stamped(events, self.clock.now())
         self.outbox.publish(events)
         for e in events:
             self.metrics.events.labels(e.type.value).inc()

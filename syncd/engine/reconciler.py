@@ -11,8 +11,9 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
-from syncd.core.model import EventType, KubeView, SlurmView
+from syncd.core.model import EventType, KubeView, SlurmView, stamped
 from syncd.core.passes import may_plan, read_scope, vanished
 from syncd.core.planner import Plan, plan
 from syncd.core.policy import Policy
@@ -78,6 +79,7 @@ class Reconciler:
             slurm = await self.reader.read(scope)
             if not slurm.ok:
                 return None
+            observed = self.clock.now()  # the time of what this pass's drift events report
             p = plan(k8s, slurm, self.policy, self.shared.memory, self.clock.now())
             leader = self.is_leader()
             self.metrics.leader.set(1 if leader else 0)
@@ -85,7 +87,7 @@ class Reconciler:
             # but it writes and publishes nothing (the leader does).
             self.shared.memory = p.memory
             if leader:
-                await self._act(p, k8s, slurm)
+                await self._act(p, k8s, slurm, observed)
             self._record(p)
             self.metrics.reconciles.labels(trigger).inc()
             self.metrics.reconcile_seconds.observe(self.clock.monotonic() - started)
@@ -99,13 +101,13 @@ class Reconciler:
                 gc.freeze()
             return p
 
-    async def _act(self, p: Plan, k8s: KubeView, slurm: SlurmView) -> None:
+    async def _act(self, p: Plan, k8s: KubeView, slurm: SlurmView, observed: float) -> None:
         await self._recover(slurm)
         problems = frozenset(k8s.problems)
         # What the pass saw goes out before what it did: a node's drift event precedes its
         # action event in the stream (the action's events are spooled with its intent).
-        self.publisher.publish([*p.events, *skip_events(self.kube.take_skips(), problems,
-                                                        self._problems)])
+        self.publisher.publish(stamped([*p.events, *skip_events(
+            self.kube.take_skips(), problems, self._problems)], observed))
         self._problems = problems
         out = await self.executor.execute(p.changes, p.actions, k8s=k8s, slurm=slurm,
                                           actor="planner")
@@ -132,7 +134,11 @@ class Reconciler:
         if self._recovered or wal is None or not slurm.ok:
             return
         for intent in wal.open_intents():
-            events = resolve(intent.record, slurm)
+            # A write found made happened after its intent was stored (its best-known time);
+            # one found not made is an observation of now.
+            now = self.clock.now()
+            events = [replace(e, occurred_at=intent.created if e.data.get("outcome") == "recovered"
+                              else now) for e in resolve(intent.record, slurm)]
             try:
                 await wal.settle(intent.key, events)
             except SpoolUnavailable:

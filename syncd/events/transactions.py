@@ -40,9 +40,10 @@ def encode_entry(entry: Entry, *, source: str, stats: SpoolStats, last: int
         entry.rows = []
         for i, event in enumerate(entry.events):
             seq, event_id = entry.seq + i, str(uuid.uuid4())
+            when = entry.created if event.occurred_at is None else event.occurred_at
             try:
                 body = encode(envelope(event, source=source, sequence=seq,
-                                       timestamp=entry.created, event_id=event_id))
+                                       timestamp=when, event_id=event_id))
             except (TypeError, ValueError) as exc:
                 stats.unencodable += 1
                 log.error("outbox: skipped event %d (%s %s): data is not JSON: %s",

@@ -48,6 +48,24 @@ async def test_a_change_drains_at_once_and_is_read_back(tmp_path: Path) -> None:
         assert ev.subject == "gpu002" and "k8s node cordoned" in str(ev.data["reason"])
 
 
+async def test_event_times_are_when_syncd_saw_and_when_slurm_was_written(
+    tmp_path: Path,
+) -> None:
+    """CloudEvents ``time`` is the occurrence: the drift when the pass saw it, the action
+    when its Slurm write returned (3 s later here), not when either reached the outbox."""
+    async with running(tmp_path) as rig:
+        await eventually(lambda: bool(rig.slurm.applied), within=1, what="first pass")
+        rig.slurm.write_delay = 3.0
+        rig.kube.set("gpu002", cordoned=True)
+        rig.notify("gpu002")
+        await eventually(lambda: rig.events.actions("drain"), within=5, what="drain event")
+        drift = [e for e in rig.events.of(EventType.DRIFT) if e.subject == "gpu002"][-1]
+        (action,) = rig.events.actions("drain")
+        assert drift.occurred_at is not None and action.occurred_at is not None
+        assert action.occurred_at - drift.occurred_at == pytest.approx(3.0, abs=0.05)
+        assert all(e.occurred_at is not None for e in rig.events.events)
+
+
 async def test_not_ready_drains_after_drain_after_and_resumes_after_resume_after(
     tmp_path: Path,
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import aiomqtt
@@ -223,3 +224,20 @@ async def test_a_restarted_outbox_resumes_from_the_spool(
     assert [e["data"]["why"] for e in received] == [f"n={i}" for i in range(50)]
     assert [int(e["sequence"]) for e in received] == list(range(1, 51))
     assert stream_len(private_redis.url, "s") == 50
+
+
+async def test_the_event_time_is_the_occurrence_not_the_spooling(
+    redis_addr: Addr, redis_stream: str, tmp_path: Path
+) -> None:
+    """CloudEvents ``time`` is ``occurred_at`` when the producer set it, for a published event
+    and for the outcome of a write-ahead intent; the outbox's clock only when it did not."""
+    cfg = settings(redis_url=redis_addr.redis_url, stream=redis_stream)
+    seen, written = 1_000_000_000.0, 1_000_000_003.25
+    async with running(cfg, tmp_path / "spool", clock=lambda: 2_000_000_000.0) as outbox:
+        outbox.publish([replace(drift("gpu-01"), occurred_at=seen), drift("gpu-02")])
+        await outbox.intend("k1", {"action": "drain", "nodes": ["gpu-01"]})
+        await outbox.settle("k1", [replace(drift("gpu-01", 1), occurred_at=written)])
+        assert await outbox.flush(timeout=20)
+    times = [e["time"] for e in read_stream(redis_addr.redis_url, redis_stream)]
+    assert times == ["2001-09-09T01:46:40.000Z", "2033-05-18T03:33:20.000Z",
+                     "2001-09-09T01:46:43.250Z"]
