@@ -131,3 +131,36 @@ async def test_a_listed_condition_drains_and_resumes_once_cleared(
             validate_event(e)
     finally:
         d.kill()
+
+
+@pytest.mark.slow
+async def test_a_feature_removed_in_slurm_is_put_back_by_the_probe(
+    box: SlurmSandbox, sim_client: SimClient, sim_kubeconfig: Path, redis_addr: Addr,
+    redis_stream: str, tmp_path: Path,
+) -> None:
+    """Slurm-side drift with nothing changing in Kubernetes: the probe (every second here)
+    reads Slurm in full, sees the capacity feature gone and writes it back."""
+    for n in box.nodes:
+        await asyncio.to_thread(box.run, "scontrol", "update", f"NodeName={n}", "State=RESUME",
+                                check=False)
+    await sim_client.pool(len(box.nodes))
+    d = start(box, sim_kubeconfig, redis_addr, redis_stream, tmp_path)
+    try:
+        await eventually(lambda: d.ready_as(None), within=90, blocking=True, what="syncd ready")
+        await eventually(lambda: all("gpu_avail_8" in node_line(box, n) for n in box.nodes),
+                         blocking=True, within=20, what="the first pass wrote capacity")
+        probes = d.metric("syncd_reconciles_total", trigger="probe")
+        changes = d.metric("syncd_reconciles_total", trigger="change")
+        await asyncio.to_thread(box.run, "scontrol", "update", "NodeName=gpu002",
+                                "AvailableFeatures=gpu", "ActiveFeatures=gpu")
+        assert "gpu_avail_8" not in node_line(box, "gpu002")
+        await eventually(lambda: "gpu_avail_8" in node_line(box, "gpu002"), blocking=True,
+                         within=30, what="the probe put the feature back", every=0.1)
+        assert d.metric("syncd_reconciles_total", trigger="probe") > probes
+        assert d.metric("syncd_reconciles_total", trigger="change") == changes
+        repairs = [e for e in stream_events(redis_addr, redis_stream)
+                   if e["type"] == "io.syncd.node.action.v1" and e.get("subject") == "gpu002"
+                   and e["data"]["action"] == "set_features"]
+        assert repairs and "gpu_avail_8" in repairs[-1]["data"]["features"]
+    finally:
+        d.kill()
