@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from syncd.core.events import BreakerData, BreakerState
 from syncd.core.memory import BreakerMemory, NodeMemory
-from syncd.core.model import ActionKind, DriftEvent, EventType, KubeView, NodeChange, SlurmNode
+from syncd.core.model import ActionKind, DriftEvent, KubeView, NodeChange, SlurmNode
 from syncd.core.ownership import make_reason
 from syncd.core.policy import Policy
 
@@ -66,12 +67,11 @@ def decide(
     window = tuple(d for d in b.drains if now - d[0] < cfg.window)
     stale = not k8s.synced
     if stale != b.withholding_stale:
-        events.append(DriftEvent(EventType.BREAKER, "", {
-            "state": "stale" if stale else "fresh",
-            "why": "Kubernetes view is not synced; drains withheld" if stale
+        events.append(BreakerData(
+            BreakerState.STALE if stale else BreakerState.FRESH,
+            "Kubernetes view is not synced; drains withheld" if stale
             else "Kubernetes view is synced again; drains allowed",
-            "withheld": [c.change.node for c in candidates] if stale else [],
-        }))
+            tuple(c.change.node for c in candidates) if stale else ()).event())
     if stale:
         return replace(b, drains=window, withholding_stale=True), candidates, [], events
     b = replace(b, drains=window, withholding_stale=False)
@@ -79,9 +79,8 @@ def decide(
         return _admit(b, candidates, now), [], candidates, events
 
     if b.open and cfg.auto_reset_after > 0 and now - b.opened_at >= cfg.auto_reset_after:
-        events.append(DriftEvent(EventType.BREAKER, "", {
-            "state": "closed", "why": f"auto reset after {cfg.auto_reset_after:.0f}s",
-            "withheld": []}))
+        events.append(BreakerData(
+            BreakerState.CLOSED, f"auto reset after {cfg.auto_reset_after:.0f}s").event())
         # Closing by timer keeps the window's drains: the bound still holds across it.
         b = BreakerMemory(drains=b.drains)
     if b.open:
@@ -97,9 +96,8 @@ def decide(
                f"of {limit} nodes ({cfg.max_drain_percent:g}% of {managed_count}, at least "
                f"{cfg.min_nodes}) or "
                f"{cfg.max_drain_gpus} GPUs")
-        events.append(DriftEvent(EventType.BREAKER, "", {
-            "state": "open", "why": why,
-            "withheld": sorted(c.change.node for c in candidates)}))
+        events.append(BreakerData(
+            BreakerState.OPEN, why, tuple(sorted(c.change.node for c in candidates))).event())
         return replace(b, open=True, opened_at=now, why=why), candidates, [], events
     return _admit(b, candidates, now), [], candidates, events
 

@@ -50,6 +50,11 @@ class Outcome(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     DRY_RUN = "dry_run"
+    #: Not written: the spool could not take its intent (``events.on_spool_failure: hold``).
+    HELD = "held"
+    #: syncd stopped during the write; at restart Slurm showed it done / not done.
+    RECOVERED = "recovered"
+    NOT_APPLIED = "not_applied"
 
 
 class MirrorState(enum.StrEnum):

@@ -8,7 +8,6 @@ no I/O and reads no clock; ``now`` is seconds since the epoch, given by the call
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -23,13 +22,13 @@ from syncd.core.capacity import (
     templates,
 )
 from syncd.core.causes import assess
+from syncd.core.events import DriftData
 from syncd.core.memory import EMPTY_NODE, Memory, NodeMemory
 from syncd.core.model import (
     Action,
     ActionKind,
     BaseState,
     DriftEvent,
-    EventType,
     KubeNode,
     KubeView,
     NodeChange,
@@ -38,7 +37,6 @@ from syncd.core.model import (
 )
 from syncd.core.ownership import base_reason, owns, slurmctld_unresponsive
 from syncd.core.policy import Policy
-from syncd.core.snapshots import kube_json, slurm_json
 from syncd.core.timers import resume_at
 
 
@@ -77,14 +75,10 @@ def plan(
     new_nodes: dict[str, NodeMemory] = dict(memory.nodes)
     restarted = bool(memory.slurm_boot_time) and slurm.boot_time != memory.slurm_boot_time
     if restarted and slurm.boot_time:
-        events.append(
-            DriftEvent(
-                EventType.DRIFT,
-                "",
-                {"drift": [{"kind": "slurmctld_restarted"}], "why": "slurmctld restarted; "
-                 "features it reset are re-asserted", "boot_time": slurm.boot_time},
-            )
-        )
+        events.append(DriftData(
+            None, None, ("slurmctld_restarted",),
+            "slurmctld restarted; features it reset are re-asserted",
+            boot_time=slurm.boot_time).event())
     managed_count = 0
     cache = memory.settled if memory.settled_policy is policy else {}
     settled: dict[str, tuple[KubeNode | None, SlurmNode]] = {}
@@ -284,10 +278,6 @@ def _capacity_why(k: KubeNode, policy: Policy) -> str:
 def _drift_event(
     name: str, k: KubeNode | None, s: SlurmNode | None, drift: list[str]
 ) -> DriftEvent:
-    data: Mapping[str, object] = {
-        "kubernetes": kube_json(k),
-        "slurm": slurm_json(s),
-        "drift": [{"kind": d} for d in drift],
-        "why": ", ".join(drift) if drift else "resolved: Slurm agrees with Kubernetes",
-    }
-    return DriftEvent(EventType.DRIFT, name, data)
+    return DriftData(k, s, tuple(drift),
+                     ", ".join(drift) if drift else "resolved: Slurm agrees with Kubernetes",
+                     ).event(name)

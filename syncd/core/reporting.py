@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from syncd.core.events import ActionData, ActionFailedData, Actor, Outcome, SkippedData
 from syncd.core.model import (
     Action,
     ActionKind,
@@ -14,7 +15,6 @@ from syncd.core.model import (
     NodeChange,
     SlurmView,
 )
-from syncd.core.snapshots import kube_json, slurm_json
 
 #: Outcomes of one Slurm write, as the action event reports them.
 OUTCOMES = ("ok", "failed", "dry_run", "held", "recovered", "not_applied")
@@ -36,23 +36,13 @@ def action_events(
     requested_by: str = "",
 ) -> list[DriftEvent]:
     """One event per node of a batched write: subscribers key on the node, not the batch."""
-    kind = EventType.ACTION_FAILED if outcome == "failed" else EventType.ACTION
-    extra = {"requested_by": requested_by} if requested_by else {}
+    cls = ActionFailedData if outcome == "failed" else ActionData
     return [
-        DriftEvent(kind, node, {
-            "action": action.kind.value,
-            "why": why.get((node, action.kind), ""),
-            "reason": action.reason,
-            "features": list(action.features),
-            "hold_gpus": action.hold_gpus,
-            "hostlist": action.hostlist,
-            "outcome": outcome,
-            "error": error,
-            "kubernetes": kube_json(k8s.nodes.get(node)),
-            "slurm": slurm_json(slurm.nodes.get(node)),
-            "actor": actor,
-            **extra,
-        })
+        cls(action=action.kind, why=why.get((node, action.kind), ""), reason=action.reason,
+            features=action.features, hold_gpus=action.hold_gpus, hostlist=action.hostlist,
+            outcome=Outcome(outcome), error=error, kubernetes=k8s.nodes.get(node),
+            slurm=slurm.nodes.get(node), actor=Actor(actor),
+            requested_by=requested_by).event(node)
         for node in action.nodes
     ]
 
@@ -62,12 +52,10 @@ def skip_events(
 ) -> list[DriftEvent]:
     """Refused Kubernetes input: bogus values as they come, name-mapping problems once each,
     when they first appear."""
-    out = [DriftEvent(EventType.SKIP, "", {"why": "invalid value skipped",
-                                           "value": w[:500], "source": "kubernetes"})
+    out = [SkippedData("invalid value skipped", w[:500], "kubernetes").event()
            for w in skipped_values]
-    out.extend(DriftEvent(EventType.SKIP, "", {
-        "why": "Kubernetes node not mapped to a Slurm node", "value": p[:500],
-        "source": "name_mapping"}) for p in sorted(problems - known_problems))
+    out.extend(SkippedData("Kubernetes node not mapped to a Slurm node", p[:500],
+                           "name_mapping").event() for p in sorted(problems - known_problems))
     return out
 
 

@@ -13,8 +13,9 @@ from dataclasses import replace
 
 from syncd.core import manual
 from syncd.core.batching import batch
+from syncd.core.events import BreakerData, BreakerState
 from syncd.core.memory import reset_breaker
-from syncd.core.model import ActionKind, DriftEvent, EventType
+from syncd.core.model import ActionKind
 from syncd.core.policy import Policy
 from syncd.core.ports import KubeSource
 from syncd.engine.executor import Executor
@@ -78,10 +79,8 @@ class OperatorDesk:
         async with self.shared.lock:
             was = self.shared.memory.breaker
             self.shared.memory = reset_breaker(self.shared.memory)
-            self.publisher.publish([DriftEvent(EventType.BREAKER, "", {
-                "state": "reset",
-                "why": f"reset by {who} (was: {was.why or 'closed'})",
-                "withheld": []})])
+            self.publisher.publish([BreakerData(
+                BreakerState.RESET, f"reset by {who} (was: {was.why or 'closed'})").event()])
             self.metrics.breaker_open.set(0)
             self.saver.save(self.shared.memory)
             await self.saver.flush()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from syncd.core.events import DriftData
 from syncd.core.model import DriftEvent, EventType
 
 __all__ = [
@@ -81,8 +82,7 @@ def node_removed(node: str, why: str) -> DriftEvent:
     Sinks treat a drift whose ``kubernetes`` and ``slurm`` views are both null as removal:
     the MQTT sink clears the node's retained state topic.
     """
-    data = {"kubernetes": None, "slurm": None, "drift": [{"kind": "removed"}], "why": why}
-    return DriftEvent(type=EventType.DRIFT, subject=node, data=data)
+    return DriftData(None, None, ("removed",), why).event(node)
 
 
 def is_removal(event_type: str, data: Mapping[str, Any]) -> bool:

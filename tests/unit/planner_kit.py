@@ -6,6 +6,7 @@ against the real slurmctld.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -21,6 +22,8 @@ from syncd.core.model import (
 )
 from syncd.core.planner import Plan, plan
 from syncd.core.policy import Policy
+from syncd.events import validate_event
+from syncd.events.envelope import encode, envelope, source_uri
 
 GPU = "nvidia.com/gpu"
 
@@ -114,6 +117,9 @@ class Run:
 
     def step(self, now: float, *, apply: bool = True) -> Plan:
         p = plan(self.k8s, self.slurm, self.policy, self.memory, now)
+        for e in p.events:  # every event the planner makes is one its schema accepts
+            validate_event(json.loads(encode(envelope(
+                e, source=source_uri("c", "i"), sequence=1, timestamp=now))))
         self.memory = p.memory
         if apply:
             self.slurm = apply_actions(self.slurm, p.actions)
