@@ -25,7 +25,7 @@ from syncd.engine.leader import AlwaysLeader, LeaderElector
 from syncd.engine.metrics import Live, LiveValues, Metrics
 from syncd.engine.sockets import operator_socket
 from syncd.engine.state import StateStore
-from syncd.events.outbox import Outbox
+from syncd.events.outbox import Outbox, SinkStats
 from syncd.events.sinks import make_sinks
 from syncd.kube.client import make_api_client
 from syncd.kube.lease import KubeLeases
@@ -127,7 +127,7 @@ async def _run(settings: Settings, flush_timeout: float,
                Guard(allowed_uids=d.operator_uids, token=token),
                identity=identity, holder=lambda: elector.holder,
                health=lambda: {"spool": outbox.health(), **checks.health()},
-               info=lambda: {"event_sinks": {name: "up" if st.healthy else "down"
+               info=lambda: {"event_sinks": {name: _sink_state(st)
                                              for name, st in outbox.stats().items()}})
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
@@ -238,6 +238,11 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
+def _sink_state(st: SinkStats) -> str:
+    """``down`` during an outage; ``up`` once a delivery worked; ``idle`` before the first."""
+    return "down" if st.down_since is not None else "up" if st.healthy else "idle"
+
+
 def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
     """Values the components keep themselves, read at scrape time. Their cumulative counts
     are exported as counters (``*_total``): they only grow while the process lives."""
@@ -245,7 +250,14 @@ def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
     def read() -> LiveValues:
         w = watcher.stats
         sinks = outbox.stats()
+        spool = outbox.spool_stats()
         return {
+            "syncd_spool_writable": {(): 0.0 if spool.failing else 1.0},
+            "syncd_spool_write_failures": {(): float(spool.failures)},
+            "syncd_spool_outages": {(): float(spool.outages)},
+            "syncd_spool_buffered_events": {(): float(spool.buffered)},
+            "syncd_spool_dropped_events": {(): float(spool.dropped)},
+            "syncd_outbox_sink_outages": {(k,): float(s.outages) for k, s in sinks.items()},
             "syncd_outbox_backlog": {(k,): float(v) for k, v in outbox.backlog().items()},
             "syncd_outbox_delivered": {(k,): float(s.delivered) for k, s in sinks.items()},
             "syncd_outbox_failed_attempts": {(k,): float(s.failed) for k, s in sinks.items()},
@@ -264,6 +276,16 @@ def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
 
     sink = ("sink",)
     metrics.add_live(read, (
+        Live("syncd_spool_writable", "gauge",
+             "0 while the event spool cannot be written (events.on_spool_failure applies)."),
+        Live("syncd_spool_write_failures", "counter", "Failed spool write attempts."),
+        Live("syncd_spool_outages", "counter", "Times the spool started failing."),
+        Live("syncd_spool_buffered_events", "gauge",
+             "Events waiting in memory because the spool could not take them."),
+        Live("syncd_spool_dropped_events", "counter",
+             "Events never stored: the spool failed and the memory buffer was full."),
+        Live("syncd_outbox_sink_outages", "counter",
+             "Times a sink became unreachable.", sink),
         Live("syncd_outbox_backlog", "gauge",
              "Events spooled but not yet delivered, per sink.", sink),
         Live("syncd_outbox_delivered", "counter", "Events delivered per sink.", sink),

@@ -60,6 +60,9 @@ class SinkStats:
     failed: int = 0  # failed delivery attempts (each is retried)
     dropped: int = 0  # events lost before this sink got them (spool bound, memory buffer)
     healthy: bool = False  # the last delivery attempt succeeded
+    down_since: float | None = None  # monotonic seconds the current outage began
+    outage_attempts: int = 0  # failed attempts in the current outage
+    outages: int = 0  # outages since start
 
 
 class Outbox:
@@ -237,12 +240,22 @@ class Outbox:
         def failed(state: RetryCallState) -> None:
             stats.failed += 1
             stats.healthy = False
+            stats.outage_attempts += 1
             error = state.outcome.exception() if state.outcome else None
-            # A SinkError is a broker being away; anything else is a bug worth a traceback,
-            # but still retried: the outbox must outlive one bad batch.
-            log.warning("outbox: %s delivery failed (attempt %d): %s",
-                        sink.name, state.attempt_number, error,
-                        exc_info=None if isinstance(error, SinkError) else error)
+            bug = not isinstance(error, SinkError)
+            if stats.down_since is None:
+                # One line when an outage starts and one when it ends (below), however long
+                # it lasts; the attempts in between are counted, and logged at debug level.
+                stats.down_since = time.monotonic()
+                stats.outages += 1
+                log.warning("outbox: %s unreachable, events wait in the spool and are "
+                            "retried: %s", sink.name, error, exc_info=error if bug else None)
+            else:
+                # A SinkError is a broker being away; anything else is a bug worth a
+                # traceback, but still retried: the outbox must outlive one bad batch.
+                log.log(logging.WARNING if bug else logging.DEBUG,
+                        "outbox: %s delivery failed (attempt %d): %s", sink.name,
+                        state.attempt_number, error, exc_info=error if bug else None)
 
         backoff = wait_exponential(multiplier=0.05, max=self.settings.retry_max)
         retrying = AsyncRetrying(
@@ -258,6 +271,11 @@ class Outbox:
                 with attempt:
                     sent = await self._deliver_one_batch(sink)
             stats.healthy = stats.healthy or sent > 0
+            if stats.down_since is not None:
+                log.warning("outbox: %s reachable again after %.1fs (%d failed attempts); "
+                            "delivering the backlog", sink.name,
+                            time.monotonic() - stats.down_since, stats.outage_attempts)
+                stats.down_since, stats.outage_attempts = None, 0
             if sent == 0:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
                 # that comes as the event is set (https://github.com/python/cpython/issues/86296),

@@ -51,6 +51,9 @@ async def test_a_full_spool_fails_readyz_and_slurm_writes_follow_the_setting(
         _, body = d.get("/readyz")
         assert body["spool_ok"] is False and body["problems"][0].startswith("spool: ")
         assert set(body["event_sinks"]) == {"redis"}  # reported, not failing readiness
+        assert d.metric("syncd_spool_writable") == 0
+        assert d.metric("syncd_spool_write_failures_total") >= 1
+        assert d.metric("syncd_spool_outages_total") == 1
         if mode == "continue":
             await eventually(drained, blocking=True, what="the drain happens anyway")
         else:
@@ -61,6 +64,7 @@ async def test_a_full_spool_fails_readyz_and_slurm_writes_follow_the_setting(
         small_filesystem.free()
         await eventually(lambda: d.get("/readyz")[0] == 200, blocking=True, within=60,
                          what="ready again once space returns")
+        assert d.metric("syncd_spool_writable") == 1
         await eventually(drained, blocking=True, what="gpu002 drained")
 
         def announced() -> bool:

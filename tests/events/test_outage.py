@@ -10,6 +10,7 @@ outage checks each of them and keeps the suite's wall time down.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -46,8 +47,10 @@ def failed_since(outbox: Outbox, since: dict[str, int], more: int = 1) -> Callab
 
 @pytest.mark.slow
 async def test_brokers_down_through_a_dozen_retries_lose_nothing(
-    private_redis: PrivateBroker, private_mosquitto: PrivateBroker, tmp_path: Path
+    private_redis: PrivateBroker, private_mosquitto: PrivateBroker, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="syncd.events.outbox")
     cfg = settings(redis_url=private_redis.url, stream="events", mqtt=private_mosquitto.addr,
                    prefix="syncd", retry_max=2.0)
     outbox = Outbox(cfg, cluster="c", instance="i", spool_dir=tmp_path / "spool",
@@ -81,6 +84,14 @@ async def test_brokers_down_through_a_dozen_retries_lose_nothing(
                          what="the MQTT subscriber to get all 1,000")
         await outbox.aclose(flush_timeout=5)
         await runner
+
+    # However many retries: one line when each sink's outage began, one when it ended.
+    lines = [r.getMessage() for r in caplog.records if r.name == "syncd.events.outbox"]
+    for name in ("redis", "mqtt"):
+        assert sum(m.startswith(f"outbox: {name} unreachable") for m in lines) == 1, lines
+        assert sum(m.startswith(f"outbox: {name} reachable again") for m in lines) == 1, lines
+        assert not any(m.startswith(f"outbox: {name} delivery failed") for m in lines), lines
+    assert {n: s.outages for n, s in outbox.stats().items()} == {"redis": 1, "mqtt": 1}
 
     expected = list(range(11, 11 + PRODUCED))
     on_redis = read_stream(private_redis.url, "events")  # Redis kept nothing across SIGKILL
