@@ -25,7 +25,7 @@ from syncd.engine.leader import AlwaysLeader, LeaderElector
 from syncd.engine.metrics import Live, LiveValues, Metrics
 from syncd.engine.sockets import operator_socket
 from syncd.engine.state import StateStore
-from syncd.events.outbox import Outbox, SinkStats
+from syncd.events.outbox import Outbox
 from syncd.events.sinks import make_sinks
 from syncd.kube.client import make_api_client
 from syncd.kube.lease import KubeLeases
@@ -127,8 +127,7 @@ async def _run(settings: Settings, flush_timeout: float,
                Guard(allowed_uids=d.operator_uids, token=token),
                identity=identity, holder=lambda: elector.holder,
                health=lambda: {"spool": outbox.health(), **checks.health()},
-               info=lambda: {"event_sinks": {name: _sink_state(st)
-                                             for name, st in outbox.stats().items()}})
+               info=lambda: {"event_sinks": {n: st.state for n, st in outbox.stats().items()}})
     runner = web.AppRunner(http.app(), access_log=None)
     await runner.setup()
     opened.append(runner.cleanup)
@@ -236,11 +235,6 @@ def _read_token(path: str) -> str:
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _sink_state(st: SinkStats) -> str:
-    """``down`` during an outage; ``up`` once a delivery worked; ``idle`` before the first."""
-    return "down" if st.down_since is not None else "up" if st.healthy else "idle"
 
 
 def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:

@@ -33,7 +33,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -42,7 +41,8 @@ from tenacity.wait import wait_exponential, wait_random
 from syncd.core.model import DriftEvent
 from syncd.core.ports import Intent
 from syncd.events.envelope import node_removed, source_uri
-from syncd.events.sinks import Sink, SinkError
+from syncd.events.sinkhealth import SinkStats
+from syncd.events.sinks import Sink
 from syncd.events.spool import Spool
 from syncd.events.writer import HOUSEKEEPING_EVERY, SpoolStats, SpoolWriter
 from syncd.settings.events import EventsSettings
@@ -50,19 +50,6 @@ from syncd.settings.events import EventsSettings
 __all__ = ["Outbox", "SinkStats"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class SinkStats:
-    """Counters of one sink since this process started, for metrics."""
-
-    delivered: int = 0
-    failed: int = 0  # failed delivery attempts (each is retried)
-    dropped: int = 0  # events lost before this sink got them (spool bound, memory buffer)
-    healthy: bool = False  # the last delivery attempt succeeded
-    down_since: float | None = None  # monotonic seconds the current outage began
-    outage_attempts: int = 0  # failed attempts in the current outage
-    outages: int = 0  # outages since start
 
 
 class Outbox:
@@ -238,24 +225,8 @@ class Outbox:
         stats, wake = self._stats[sink.name], self._wake[sink.name]
 
         def failed(state: RetryCallState) -> None:
-            stats.failed += 1
-            stats.healthy = False
-            stats.outage_attempts += 1
             error = state.outcome.exception() if state.outcome else None
-            bug = not isinstance(error, SinkError)
-            if stats.down_since is None:
-                # One line when an outage starts and one when it ends (below), however long
-                # it lasts; the attempts in between are counted, and logged at debug level.
-                stats.down_since = time.monotonic()
-                stats.outages += 1
-                log.warning("outbox: %s unreachable, events wait in the spool and are "
-                            "retried: %s", sink.name, error, exc_info=error if bug else None)
-            else:
-                # A SinkError is a broker being away; anything else is a bug worth a
-                # traceback, but still retried: the outbox must outlive one bad batch.
-                log.log(logging.WARNING if bug else logging.DEBUG,
-                        "outbox: %s delivery failed (attempt %d): %s", sink.name,
-                        state.attempt_number, error, exc_info=error if bug else None)
+            stats.attempt_failed(sink.name, state.attempt_number, error)
 
         backoff = wait_exponential(multiplier=0.05, max=self.settings.retry_max)
         retrying = AsyncRetrying(
@@ -270,12 +241,7 @@ class Outbox:
             async for attempt in retrying.copy():
                 with attempt:
                     sent = await self._deliver_one_batch(sink)
-            stats.healthy = stats.healthy or sent > 0
-            if stats.down_since is not None:
-                log.warning("outbox: %s reachable again after %.1fs (%d failed attempts); "
-                            "delivering the backlog", sink.name,
-                            time.monotonic() - stats.down_since, stats.outage_attempts)
-                stats.down_since, stats.outage_attempts = None, 0
+            stats.attempt_worked(sink.name, sent)
             if sent == 0:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
                 # that comes as the event is set (https://github.com/python/cpython/issues/86296),
