@@ -198,6 +198,7 @@ def _convert(hint: Any, value: object, where: str, problems: list[str]) -> Any:
 def _semantic(s: Settings) -> list[str]:
     """Checks that span a value's meaning, not just its type."""
     from syncd.core.validate import is_reason
+    from syncd.kube.podgpu import SelectorError, parse_label_selector
 
     problems: list[str] = []
     p: Policy = s.policy
@@ -210,6 +211,11 @@ def _semantic(s: Settings) -> list[str]:
         re.compile(p.managed_nodes)
     except re.error as exc:
         problems.append(f"policy.managed_nodes: not a regular expression: {exc}")
+    try:
+        parse_label_selector(s.kubernetes.slurm_pod_selector)
+    except SelectorError as exc:
+        problems.append(f"kubernetes.slurm_pod_selector: not a label selector the API server "
+                        f"accepts: {exc}")
     positive = {
         "policy.batch_size": p.batch_size,
         "policy.flap.max_drains": p.flap.max_drains,

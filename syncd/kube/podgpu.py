@@ -19,7 +19,7 @@ This module is pure: it reads raw API dicts and returns counts plus warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +72,66 @@ class LabelSelector:
 
 _TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|>|<|[^\s!=(),<>]+)")
 _OPS = {"=", "==", "!=", "!", "(", ")", ",", ">", "<"}
+# The API server's rules for label keys and values (k8s.io/apimachinery validation;
+# https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set):
+# a selector the server would refuse is refused here too, never read some other way.
+_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _check_key(key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if "/" in prefix or (key.count("/") == 1 and not (prefix and len(prefix) <= 253
+                                                       and _DNS.fullmatch(prefix))):
+        raise SelectorError(f"invalid label key {key!r}: the prefix must be a DNS subdomain")
+    if not (len(name) <= 63 and _NAME.fullmatch(name)):
+        raise SelectorError(f"invalid label key {key!r}: the name must be 1-63 characters, "
+                            "alphanumeric, '-', '_' or '.', starting and ending alphanumeric")
+    return key
+
+
+def _check_value(value: str) -> str:
+    if value and not (len(value) <= 63 and _NAME.fullmatch(value)):
+        raise SelectorError(f"invalid label value {value!r}: at most 63 characters, "
+                            "alphanumeric, '-', '_' or '.', starting and ending alphanumeric")
+    return value
+
+
+def _value_set(j: int, at: Callable[[int], str]) -> tuple[frozenset[str], int]:
+    """The values of ``in (...)`` from token ``j`` (after the parenthesis) and the index after
+    the closing one. Empty members follow apimachinery's parseIdentifiersList exactly, quirks
+    included: "()", "(,a)", "(a,)" and "(a,,b)" hold the empty value, "(,,)" is refused."""
+    if at(j) == ")":
+        return frozenset({""}), j + 1
+    values: set[str] = set()
+    while True:
+        tok = at(j)
+        j += 1
+        if tok == ",":
+            if not values:
+                values.add("")  # "(,"
+            if at(j) == ")":
+                values.add("")  # ",)"
+                return frozenset(values), j + 1
+            if at(j) == ",":
+                j += 1
+                values.add("")  # ",,"
+        elif tok and tok not in _OPS:
+            values.add(_check_value(tok))
+            if at(j) == ")":
+                return frozenset(values), j + 1
+            if at(j) != ",":
+                raise SelectorError(f"unable to parse requirement: found '{at(j)}', "
+                                    "expected: ',' or ')'")
+        else:
+            raise SelectorError(f"unable to parse requirement: found '{tok}', expected: "
+                                "',', or identifier")
 
 
 def parse_label_selector(text: str) -> LabelSelector:
     """Parse the label selector grammar of
-    https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors."""
+    https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors,
+    refusing what the API server refuses (SelectorError)."""
     tokens: list[str] = []
     pos = 0
     while pos < len(text):
@@ -90,41 +145,39 @@ def parse_label_selector(text: str) -> LabelSelector:
     reqs: list[Requirement] = []
     i = 0
 
-    def ident(at: int, what: str = "identifier") -> str:
-        if at >= len(tokens) or tokens[at] in _OPS:
-            found = tokens[at] if at < len(tokens) else "EOF"
-            raise SelectorError(f"unable to parse requirement: found '{found}', expected: {what}")
-        return tokens[at]
+    def at(j: int) -> str:
+        return tokens[j] if j < len(tokens) else ""
+
+    def ident(j: int, what: str = "identifier") -> str:
+        if j >= len(tokens) or tokens[j] in _OPS:
+            raise SelectorError(f"unable to parse requirement: found '{at(j)}', expected: {what}")
+        return tokens[j]
 
     while i < len(tokens):
         if tokens[i] == "!":
-            reqs.append(Requirement(ident(i + 1), "!"))
+            reqs.append(Requirement(_check_key(ident(i + 1)), "!"))
             i += 2
         else:
-            key = ident(i)
-            nxt = tokens[i + 1] if i + 1 < len(tokens) else ","
+            key = _check_key(ident(i))
+            nxt = at(i + 1) or ","
             if nxt == ",":
                 reqs.append(Requirement(key, "exists"))
                 i += 1
             elif nxt in ("=", "==", "!=", ">", "<"):
-                if i + 2 >= len(tokens) or tokens[i + 2] == ",":
+                if at(i + 2) in ("", ","):
                     value, i = "", i + 2  # "key=" selects the empty value
                 else:
                     value, i = ident(i + 2), i + 3
+                if nxt in (">", "<") and not re.fullmatch(r"[+-]?[0-9]+", value):
+                    raise SelectorError(f"for '>' and '<' the value must be an integer, "
+                                        f"got {value!r}")
                 op = "=" if nxt == "==" else nxt
-                reqs.append(Requirement(key, op, frozenset({value})))
+                reqs.append(Requirement(key, op, frozenset({_check_value(value)})))
             elif nxt in ("in", "notin"):
-                if i + 2 >= len(tokens) or tokens[i + 2] != "(":
+                if at(i + 2) != "(":
                     raise SelectorError("unable to parse requirement: expected '('")
-                j, values = i + 3, set()
-                while j < len(tokens) and tokens[j] != ")":
-                    if tokens[j] != ",":
-                        values.add(ident(j, "value"))
-                    j += 1
-                if j >= len(tokens):
-                    raise SelectorError("unable to parse requirement: expected ')'")
-                reqs.append(Requirement(key, nxt, frozenset(values)))
-                i = j + 1
+                values, i = _value_set(i + 3, at)
+                reqs.append(Requirement(key, nxt, values))
             else:
                 raise SelectorError(
                     f"unable to parse requirement: found '{nxt}', expected: "
@@ -134,6 +187,9 @@ def parse_label_selector(text: str) -> LabelSelector:
             if tokens[i] != ",":
                 raise SelectorError(
                     f"unable to parse requirement: found '{tokens[i]}', expected: ','")
+            if i + 1 >= len(tokens):
+                raise SelectorError("unable to parse requirement: found '', expected: "
+                                    "identifier after ','")
             i += 1
     return LabelSelector(tuple(reqs))
 

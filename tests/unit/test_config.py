@@ -67,6 +67,11 @@ def _flatten_raw(raw: Any, prefix: str = "") -> dict[str, Any]:
         ({"daemon": {"listen": "8080"}}, "daemon.listen: must be host:port"),
         ({"events": {"redis": {"url": "http://x"}}}, "events.redis.url"),
         ({"kubernetes": {"name_mapping": {"mode": "label"}}}, "kubernetes.name_mapping.key"),
+        ({"kubernetes": {"slurm_pod_selector": "app in (slurmd login)"}},
+         "kubernetes.slurm_pod_selector: not a label selector the API server accepts"),
+        ({"kubernetes": {"slurm_pod_selector": "-app=slurmd"}},
+         "kubernetes.slurm_pod_selector: not a label selector the API server accepts: invalid "
+         "label key '-app'"),
         ({"logging": 7}, "logging: expected a mapping"),
         ({"bogus_section": {}}, "bogus_section: unknown key"),
     ],
@@ -127,6 +132,7 @@ def test_check_config_accepts_the_example() -> None:
          "      feature_template: 'gpu avail {n}'\n",
          "policy.gpu_resources[0].feature_template"),
         ("policy: [unclosed\n", "not valid YAML"),
+        ("kubernetes:\n  slurm_pod_selector: 'app=slurmd,'\n", "kubernetes.slurm_pod_selector"),
     ],
 )
 def test_check_config_exits_2_naming_the_key(tmp_path: Path, body: str, key: str) -> None:
