@@ -89,7 +89,7 @@ async def main(args: argparse.Namespace) -> None:
           f"brokers: {'machine' if args.machine else 'private'}")
     print(f"{'fsync':<8} {'sinks':<12} {'publish/s':>10} {'end-to-end/s':>13}")
     try:
-        for fsync in ("off", "batch", "always"):
+        for fsync in args.fsync:
             for label, redis_on, mqtt_on in (("redis+mqtt", True, True), ("redis", True, False),
                                              ("mqtt", False, True)):
                 cfg = replace(base, fsync=fsync, redis=replace(base.redis, enabled=redis_on),
@@ -113,4 +113,6 @@ if __name__ == "__main__":
     parser.add_argument("--per-publish", type=int, default=100)
     parser.add_argument("--batch", type=int, default=500, help="EventsSettings.batch_size")
     parser.add_argument("--machine", action="store_true", help="use the brokers on 6379/1883")
+    parser.add_argument("--fsync", nargs="+", default=["off", "batch", "always"],
+                        choices=["off", "batch", "always"], help="the policies to run")
     asyncio.run(main(parser.parse_args()))

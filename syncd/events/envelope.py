@@ -13,6 +13,7 @@ a consumer that sees a jump lost events (an overflow event says how many, and wh
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ def source_uri(cluster: str, instance: str) -> str:
     return f"syncd://{quote(cluster, safe='-._~')}/{quote(instance, safe='-._~')}"
 
 
+@functools.lru_cache(maxsize=256)  # the events of one publish() share their time
 def rfc3339(timestamp: float) -> str:
     """UTC with milliseconds, e.g. ``2025-01-31T12:00:00.123Z`` (RFC 3339, as CloudEvents asks)."""
     moment = datetime.fromtimestamp(timestamp, tz=UTC)

@@ -253,7 +253,9 @@ class Outbox:
     async def _deliver_one_batch(self, sink: Sink) -> int:
         """Read the next batch after the cursor (re-read on every retry, since the bound may
         have moved the cursor meanwhile), send it, then move the cursor."""
-        batch = await asyncio.to_thread(self.spool.read, sink.name, self.settings.batch_size)
+        batch = self.spool.recent(sink.name, self.settings.batch_size)
+        if batch is None:  # behind the window kept in memory
+            batch = await asyncio.to_thread(self.spool.read, sink.name, self.settings.batch_size)
         if not batch:
             return 0
         await sink.send(batch)

@@ -28,10 +28,11 @@ import itertools
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FSYNC_POLICIES", "Spool", "SpooledEvent"]
+from syncd.events.rows import IntentRow, RecentRows, SpooledEvent
+
+__all__ = ["FSYNC_POLICIES", "IntentRow", "Spool", "SpooledEvent"]  # rows re-exported
 
 FSYNC_POLICIES = ("batch", "always", "off")
 
@@ -51,21 +52,6 @@ _HOLES = (
     "SELECT seq, nxt FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS nxt FROM events)"
     " WHERE nxt > seq + 1"
 )
-
-#: An intent as stored: key, record (JSON text), created (epoch seconds).
-IntentRow = tuple[str, str, float]
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledEvent:
-    """One event as stored: ``body`` is the complete CloudEvent JSON text, sent as is."""
-
-    seq: int
-    id: str
-    type: str
-    subject: str
-    created: float
-    body: str
 
 
 class Spool:
@@ -99,6 +85,7 @@ class Spool:
         # A sink new to this spool starts with whatever the spool still holds.
         self._cursors = {s: max(int(stored.get(s, 0)), self._first - 1) for s in self.sinks}
         self._saved = {s: int(stored[s]) if s in stored else -1 for s in self.sinks}
+        self._recent = RecentRows(self._last + 1)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -161,6 +148,7 @@ class Spool:
                 if seq > self._last + 1:
                     self._holes.append((self._last + 1, seq - 1))
                 self._last = seq
+            self._recent.add(rows)
             self._saved.update(dirty)
             self._forget_below(floor + 1)
 
@@ -223,6 +211,7 @@ class Spool:
 
     def _forget_below(self, first: int) -> None:
         """Rows below ``first`` are gone (caller holds the state lock)."""
+        self._recent.forget_below(first)
         if first > self._first:
             self._first = first
             self._holes = [h for h in self._holes if h[1] >= first]
@@ -236,10 +225,18 @@ class Spool:
 
     # -- reading (any thread) ------------------------------------------------------------
 
+    def recent(self, sink: str, limit: int) -> list[SpooledEvent] | None:
+        """Like :meth:`read`, from memory without I/O; None when the spool must be read."""
+        with self._state:
+            return self._recent.after(self._cursors[sink], limit)
+
     def read(self, sink: str, limit: int) -> list[SpooledEvent]:
         """The next ``limit`` events ``sink`` has not acknowledged, oldest first."""
         with self._state:
             after = self._cursors[sink]
+            recent = self._recent.after(after, limit)
+        if recent is not None:
+            return recent
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT seq, id, type, subject, created, body FROM events"

@@ -8,6 +8,7 @@ the intent or its outcome, never neither.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -20,6 +21,17 @@ from syncd.events.spool import SpooledEvent
 __all__ = ["Transaction", "encode_entry", "plan"]
 
 log = logging.getLogger("syncd.events.outbox")
+
+#: Event ids: a version-4 UUID drawn once per process with its last 48 bits replaced by a
+#: counter, so ids stay unique (74 random bits per process) at the cost of one format call
+#: instead of an ``os.urandom`` per event.
+_ID_PREFIX = str(uuid.uuid4())[:24]
+_ID_COUNTER = itertools.count()
+
+
+def new_id() -> str:
+    """A fresh event id, UUID-shaped (``xxxxxxxx-xxxx-4xxx-yxxx-<counter>``)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFF_FFFF_FFFF:012x}"
 
 
 @dataclass(slots=True)
@@ -39,7 +51,7 @@ def encode_entry(entry: Entry, *, source: str, stats: SpoolStats, last: int
     if entry.rows is None:
         entry.rows = []
         for i, event in enumerate(entry.events):
-            seq, event_id = entry.seq + i, str(uuid.uuid4())
+            seq, event_id = entry.seq + i, new_id()
             when = entry.created if event.occurred_at is None else event.occurred_at
             try:
                 body = encode(envelope(event, source=source, sequence=seq,
