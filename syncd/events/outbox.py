@@ -7,8 +7,9 @@ delivery lane: read the next batch after its cursor, send it, move the cursor. A
 broker is down retries with exponential back-off (tenacity) and keeps its backlog in the
 spool, bounded by ``spool_max_events`` and ``spool_max_age``; when the bound drops events a
 lane had not received, an ``io.syncd.outbox.overflow.v1`` event and the ``dropped`` counter
-say how many. A cursor moves only after the broker acknowledged the batch, so a crash
-re-sends at most the batch in flight: at-least-once, dedupe on ``id``.
+say how many. A cursor moves only after the broker acknowledged the batch, and a lane sends
+a batch only once the cursor before the previous one is saved, so a crash re-sends at most
+two batches: at-least-once, dedupe on ``id``.
 
 It is also the write-ahead log of Slurm writes (:class:`syncd.core.ports.WriteAheadLog`,
 docs/events.md); while the spool cannot be written, ``on_spool_failure`` decides.
@@ -27,6 +28,7 @@ Wiring in the daemon::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import contextlib
 import dataclasses
 import json
@@ -81,6 +83,7 @@ class Outbox:
         self._stopping = asyncio.Event()
         self._running = False
         self._stopped = asyncio.Event()
+        self._saving: dict[str, cf.Future[None]] = {}  # per sink: its last cursor's save
         self._writer = SpoolWriter(self.spool, settings, source=self.source, clock=clock,
                                    on_commit=self._notify, on_dropped=self._count_dropped)
 
@@ -259,11 +262,16 @@ class Outbox:
         if not batch:
             return 0
         await sink.send(batch)
-        if self.spool.move_cursor(sink.name, batch[-1].seq):
-            # Wait for the cursor to be saved, so a crash re-sends at most one batch.
-            await asyncio.wrap_future(self._writer.cursors_saved())
+        moved = self.spool.move_cursor(sink.name, batch[-1].seq)
         self._stats[sink.name].delivered += len(batch)
         self._progress.set()
+        if moved:
+            # The writer saves this cursor while the next batch goes out; waiting for the
+            # previous one's save means a crash re-sends at most two batches.
+            previous = self._saving.get(sink.name)
+            self._saving[sink.name] = self._writer.cursors_saved()
+            if previous is not None:
+                await asyncio.wrap_future(previous)
         return len(batch)
 
 
