@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from syncd.events.buffer import Entry, SpoolStats
-from syncd.events.envelope import encode, envelope
+from syncd.events.envelope import encoded
 from syncd.events.spool import SpooledEvent
 
 __all__ = ["Transaction", "encode_entry", "plan"]
@@ -54,8 +54,8 @@ def encode_entry(entry: Entry, *, source: str, stats: SpoolStats, last: int
             seq, event_id = entry.seq + i, new_id()
             when = entry.created if event.occurred_at is None else event.occurred_at
             try:
-                body = encode(envelope(event, source=source, sequence=seq,
-                                       timestamp=when, event_id=event_id))
+                body = encoded(event, source=source, sequence=seq, timestamp=when,
+                               event_id=event_id)
             except (TypeError, ValueError) as exc:
                 stats.unencodable += 1
                 log.error("outbox: skipped event %d (%s %s): data is not JSON: %s",
