@@ -91,6 +91,7 @@ class Publisher(asyncio.Protocol):
         self._lost: str = ""
         self._next_id = 0
         self._pinged = False
+        self.pongs = 0  # PINGRESPs received
         self._ping_timer: asyncio.TimerHandle | None = None
         self._topics: dict[str, bytes] = {}
 
@@ -195,7 +196,7 @@ class Publisher(asyncio.Protocol):
         elif kind == _CONNACK and len(body) == 2 and not self._connack.done():
             self._connack.set_result(body[1])
         elif kind == _PINGRESP:
-            self._pinged = False
+            self._pinged, self.pongs = False, self.pongs + 1
         else:  # a broker never sends anything else to a client that does not subscribe
             self._lost = f"protocol error: unexpected packet type {kind}"
             self.abort()
