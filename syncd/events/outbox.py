@@ -9,7 +9,8 @@ spool, bounded by ``spool_max_events`` and ``spool_max_age``; when the bound dro
 lane had not received, an ``io.syncd.outbox.overflow.v1`` event and the ``dropped`` counter
 say how many. A cursor moves only after the broker acknowledged the batch, and a lane sends
 a batch only once the cursor before the previous one is saved, so a crash re-sends at most
-two batches: at-least-once, dedupe on ``id``.
+two batches: at-least-once, dedupe on ``id``. The writer saves cursors with every commit, so
+a lane rarely waits for that (each wait is two thread hops).
 
 It is also the write-ahead log of Slurm writes (:class:`syncd.core.ports.WriteAheadLog`,
 docs/events.md); while the spool cannot be written, ``on_spool_failure`` decides.
@@ -84,6 +85,7 @@ class Outbox:
         self._running = False
         self._stopped = asyncio.Event()
         self._saving: dict[str, cf.Future[None]] = {}  # per sink: its last cursor's save
+        self._sent: dict[str, int] = {}  # per sink: the end of the last batch sent
         self._writer = SpoolWriter(self.spool, settings, source=self.source, clock=clock,
                                    on_commit=self._notify, on_dropped=self._count_dropped)
 
@@ -266,11 +268,13 @@ class Outbox:
         self._stats[sink.name].delivered += len(batch)
         self._progress.set()
         if moved:
-            # The writer saves this cursor while the next batch goes out; waiting for the
-            # previous one's save means a crash re-sends at most two batches.
-            previous = self._saving.get(sink.name)
-            self._saving[sink.name] = self._writer.cursors_saved()
-            if previous is not None:
+            # The writer saves this cursor while the next batch goes out (with its next
+            # events, usually). The next batch waits only if the cursor before this batch
+            # is not saved yet, so a crash re-sends at most two batches.
+            name = sink.name
+            before, self._sent[name] = self._sent.get(name), batch[-1].seq
+            previous, self._saving[name] = self._saving.get(name), self._writer.cursors_saved()
+            if before is not None and previous is not None and self.spool.saved(name) < before:
                 await asyncio.wrap_future(previous)
         return len(batch)
 

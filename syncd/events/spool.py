@@ -266,6 +266,11 @@ class Spool:
     def cursor(self, sink: str) -> int:
         return self._cursors[sink]
 
+    def saved(self, sink: str) -> int:
+        """The cursor of ``sink`` as last committed (-1 before the first time)."""
+        with self._state:
+            return self._saved[sink]
+
     @property
     def last(self) -> int:
         """Sequence number of the newest event ever stored (0 for a new spool)."""
