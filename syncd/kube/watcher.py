@@ -97,7 +97,7 @@ class Watcher:
 
     def _malformed(self, what: str, obj: Any, exc: Exception) -> None:
         # A dict, or a slim struct of syncd.kube.decode: both answer get().
-        meta = obj.get("metadata") if hasattr(obj, "get") else None
+        meta: Any = obj.get("metadata") if hasattr(obj, "get") else None
         name = meta.get("name") if hasattr(meta, "get") else None
         self._warn([f"{what} {str(name)[:100]!r}: malformed object skipped "
                     f"({type(exc).__name__}: {str(exc)[:200]})"])
