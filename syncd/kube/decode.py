@@ -24,10 +24,14 @@ Field = Any | UnsetType
 
 
 class _Obj(msgspec.Struct, gc=False):
-    """A decoded JSON object with only some of its keys; ``get`` as ``dict.get``."""
+    """A decoded JSON object with only some of its keys; ``get`` as ``dict.get``.
+
+    Asking for a key the struct does not declare raises AttributeError instead of answering
+    None: a parser that starts reading a new field fails loudly until the field is added here.
+    """
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = getattr(self, key, UNSET)
+        value = getattr(self, key)
         return default if value is UNSET else value
 
 
