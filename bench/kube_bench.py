@@ -2,6 +2,11 @@
 
 The simulator runs in its own process so the RSS measured here is the watcher's. Goals (issue 4):
 synced in < 10 s, RSS < 250 MB. Run: ``python -m bench.kube_bench [--nodes N --pods N]``.
+
+``--sizes 5000,10000,20000,40000`` (issue 17 item 6: first sync linear in cluster size) measures
+each size in a fresh interpreter (10 pods a node), so no size inherits another's heap, and prints
+the growth table: seconds to synced, RSS, and a least-squares line through them with its value at
+100,000 nodes / 1,000,000 pods.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import asyncio
 import contextlib
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,12 +83,55 @@ async def bench(nodes: int, pods: int, page: int) -> dict[str, float]:
     }
 
 
+def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares ``y = a + b x``: (a, b)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+def growth(sizes: list[int], page: int) -> list[dict[str, float]]:
+    rows = []
+    for nodes in sizes:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.kube_bench", "--nodes", str(nodes),
+             "--pods", str(nodes * 10), "--page", str(page)],
+            check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def growth_table(rows: list[dict[str, float]]) -> str:
+    lines = ["| nodes / pods | seconds to synced | µs per object | RSS synced | peak RSS |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        per = r["time_to_synced_s"] * 1e6 / (r["nodes"] + r["pods"])
+        lines.append(f"| {r['nodes']:,} / {r['pods']:,} | {r['time_to_synced_s']:.2f} s "
+                     f"| {per:.1f} | {r['rss_synced_mb']:.0f} MB | {r['peak_rss_mb']:.0f} MB |")
+    xs = [float(r["nodes"]) for r in rows]
+    if len(rows) >= 2:
+        t0, t1 = fit(xs, [r["time_to_synced_s"] for r in rows])
+        m0, m1 = fit(xs, [r["peak_rss_mb"] for r in rows])
+        lines += ["", f"Fit: time = {t0:.2f} s + {t1 * 1e6:.1f} µs x nodes "
+                      f"(100,000 nodes: {t0 + t1 * 1e5:.1f} s); peak RSS = {m0:.0f} MB + "
+                      f"{m1 * 1024:.2f} KB x nodes (100,000 nodes: {m0 + m1 * 1e5:.0f} MB)."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--nodes", type=int, default=10_000)
     p.add_argument("--pods", type=int, default=100_000)
     p.add_argument("--page", type=int, default=KubeSettings().list_page_size)
+    p.add_argument("--sizes", default="", help="comma-separated node counts: the growth table")
     args = p.parse_args()
+    if args.sizes:
+        rows = growth([int(n) for n in args.sizes.split(",")], args.page)
+        print(growth_table(rows))
+        return
     print(json.dumps(asyncio.run(bench(args.nodes, args.pods, args.page)), indent=2))
 
 

@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 from syncd.core.model import KubeView
 from syncd.core.naming import NameMapper
 from syncd.core.policy import Policy
+from syncd.kube.decode import NODES, PODS
 from syncd.kube.podgpu import PodHold, parse_label_selector
 from syncd.kube.podmap import PodClusterState
 from syncd.kube.records import parse_node, parse_pod, pod_key
@@ -81,11 +82,11 @@ class Watcher:
         self.nodes = Reflector(
             kind="nodes", list_fn=core.list_node, selector=settings.node_selector,
             begin_list=self._listing_nodes.clear, list_item=self._list_node,
-            end_list=self._end_nodes, apply=self._node_event, **common)
+            end_list=self._end_nodes, apply=self._node_event, decoding=NODES, **common)
         self.pods = Reflector(
             kind="pods", list_fn=core.list_pod_for_all_namespaces,
             begin_list=self._begin_pods, list_item=self._list_pod,
-            end_list=self._end_pods, apply=self._pod_event, **common)
+            end_list=self._end_pods, apply=self._pod_event, decoding=PODS, **common)
 
     # -- parsing ---------------------------------------------------------------------------
     def _warn(self, warnings: list[str]) -> None:
@@ -95,8 +96,9 @@ class Watcher:
             log.warning("skipped a bogus value: %s", w)
 
     def _malformed(self, what: str, obj: Any, exc: Exception) -> None:
-        meta = obj.get("metadata") if isinstance(obj, dict) else None
-        name = meta.get("name") if isinstance(meta, dict) else None
+        # A dict, or a slim struct of syncd.kube.decode: both answer get().
+        meta: Any = obj.get("metadata") if hasattr(obj, "get") else None
+        name = meta.get("name") if hasattr(meta, "get") else None
         self._warn([f"{what} {str(name)[:100]!r}: malformed object skipped "
                     f"({type(exc).__name__}: {str(exc)[:200]})"])
 

@@ -11,7 +11,8 @@ Any other failure is retried with jittered exponential back-off that starts agai
 beginning once a list or watch succeeds, so a long-lived watch that breaks is retried at once.
 An outage is logged once when it starts and once when it ends, not at every retry.
 
-Responses are read with ``_preload_content=False`` and parsed with ``json`` into slim records:
+Responses are read with ``_preload_content=False`` and decoded (:mod:`syncd.kube.decode`) into
+slim records:
 kubernetes-asyncio's model objects cost ~10x more (docs/facts/kubernetes.md §1). kubernetes
 -asyncio's ``Watch`` is not used because it retries a 410 once with the same stale version.
 """
@@ -19,7 +20,6 @@ kubernetes-asyncio's model objects cost ~10x more (docs/facts/kubernetes.md §1)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -28,9 +28,12 @@ from typing import Any
 
 import aiohttp
 
+from syncd.kube.decode import PLAIN, Decoding
+
 log = logging.getLogger(__name__)
 
 ListFn = Callable[..., Awaitable[Any]]
+_CHUNK = 500  # list items parsed between two yields to the event loop
 
 
 @dataclass(slots=True)
@@ -72,7 +75,7 @@ class Reflector:
         begin_list: Callable[[], None], list_item: Callable[[dict[str, Any]], None],
         end_list: Callable[[], None], apply: Callable[[str, dict[str, Any]], None],
         clock: Callable[[], float], selector: str = "",
-        on_recover: Callable[[], None] | None = None,
+        on_recover: Callable[[], None] | None = None, decoding: Decoding = PLAIN,
     ) -> None:
         self.kind = kind
         self.list_fn = list_fn
@@ -86,6 +89,7 @@ class Reflector:
         self.clock = clock
         self.selector = selector
         self.on_recover = on_recover
+        self.decoding = decoding
         self.rv: str | None = None
         self.listed = False
         self.broken_since: float | None = None
@@ -105,25 +109,45 @@ class Reflector:
             raise StatusError(resp.status, body)
         return body
 
+    async def _page(self, token: str | None) -> Any:
+        self.stats.requests += 1
+        resp = await self.list_fn(
+            limit=self.page_size, _continue=token, _preload_content=False,
+            _request_timeout=aiohttp.ClientTimeout(total=120, sock_connect=10),
+            **self._kwargs())
+        return self.decoding.page(await self._read(resp))
+
     async def list(self) -> None:
-        """A full, paginated list; the state is replaced only once every page has arrived."""
-        token: str | None = None
+        """A full, paginated list; the state is replaced only once every page has arrived.
+
+        The next page is asked for before this one is parsed, and parsing yields to the loop
+        every ``_CHUNK`` items, so the server prepares a page while the last one is read.
+        """
         self.begin_list()
-        while True:
-            self.stats.requests += 1
-            resp = await self.list_fn(
-                limit=self.page_size, _continue=token, _preload_content=False,
-                _request_timeout=aiohttp.ClientTimeout(total=120, sock_connect=10),
-                **self._kwargs())
-            doc = json.loads(await self._read(resp))
-            for item in doc.get("items") or ():
-                self.list_item(item)
-            meta = doc.get("metadata") or {}
-            token = meta.get("continue") or None
-            if token is None:
-                break
+        fetch = asyncio.ensure_future(self._page(None))
+        try:
+            while True:
+                doc = await fetch
+                meta = doc.get("metadata") or {}
+                token = meta.get("continue") or None
+                if token is not None:
+                    fetch = asyncio.ensure_future(self._page(token))
+                for i, item in enumerate(doc.get("items") or ()):
+                    self.list_item(item)
+                    if i % _CHUNK == _CHUNK - 1:
+                        await asyncio.sleep(0)
+                if token is None:
+                    break
+        finally:
+            if not fetch.done():
+                fetch.cancel()
+            elif not fetch.cancelled():
+                fetch.exception()  # retrieved: a page failing after an earlier one failed
+        rv = meta.get("resourceVersion")
+        if rv is None:
+            raise ValueError(f"{self.kind} list without metadata.resourceVersion")
         self.end_list()
-        self.rv = str(meta["resourceVersion"])
+        self.rv = str(rv)
         self.stats.lists += 1
         self.listed = True
         self._succeeded()
@@ -155,7 +179,7 @@ class Reflector:
                 if not line:
                     return  # timeoutSeconds passed: the server ended the body cleanly
                 if line.strip():
-                    self._event(json.loads(line))
+                    self._event(self.decoding.event(line))
         finally:
             resp.release()
 

@@ -13,7 +13,7 @@ from syncd.engine.assembly import Engine, build
 from syncd.engine.metrics import Metrics
 from syncd.engine.state import StateStore
 from syncd.settings.daemon import DaemonSettings
-from tests.fixtures.fakes import MemoryKube, MemoryMarker, MemorySlurm, Recorder
+from tests.fixtures.fakes import MemoryKube, MemoryMarker, MemorySlurm, MemoryWal, Recorder
 
 NODES = ("gpu001", "gpu002", "gpu003", "gpu004")
 POLICY = Policy(capacity=Capacity(hold_jobs=False), causes=Causes(no_kubernetes_node=False),
@@ -40,7 +40,8 @@ class Rig:
 @asynccontextmanager
 async def running(tmp: Path, *, policy: Policy = POLICY, dry_run: bool = False,
                   leader: bool = True, start: bool = True,
-                  nodes: tuple[str, ...] = NODES) -> AsyncIterator[Rig]:
+                  nodes: tuple[str, ...] = NODES,
+                  wal: MemoryWal | None = None) -> AsyncIterator[Rig]:
     kube, slurm, events, metrics = MemoryKube(nodes), MemorySlurm(nodes), Recorder(), Metrics()
     flag = [leader]
     marker = MemoryMarker(kube) if policy.mirror.enabled else None
@@ -48,7 +49,7 @@ async def running(tmp: Path, *, policy: Policy = POLICY, dry_run: bool = False,
                    daemon=DaemonSettings(state_dir=str(tmp), dry_run=dry_run, debounce=0.05,
                                          resync_every=300.0, slurm_probe_every=15.0),
                    store=StateStore(tmp), metrics=metrics, is_leader=lambda: flag[0],
-                   marker=marker)
+                   marker=marker, wal=wal)
     if marker is not None:
         marker.on_change = engine.notify  # what the watcher does for a Node that changed
     rig = Rig(kube, slurm, events, engine, metrics, flag, marker)
