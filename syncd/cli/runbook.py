@@ -128,7 +128,8 @@ def _summary(s: dict[str, Any]) -> str:
     line = (f"{s['nodes']} nodes, {s['drifted']} drifted, {s['drained_by_syncd']} drained by "
             f"syncd, {s['drained_by_others']} held by others, {s['gpus_usable']} GPUs usable; "
             f"kubernetes {'synced' if s['kubernetes_synced'] else 'STALE'}; breaker "
-            f"{s['breaker']}; {s['role']}{' (dry-run)' if s['dry_run'] else ''}")
+            f"{s['breaker']}; {s['role']}{' (dry-run)' if s['dry_run'] else ''}; Slurm "
+            f"{s.get('slurm_version') or 'unknown'} via {s.get('slurm_backend', '?')}")
     for name, c in (s.get("checks") or {}).items():
         line += f"\n{name}: {'ok' if c['ok'] else 'FAILED'}: {c['detail']}"
     return line

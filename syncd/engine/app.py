@@ -89,6 +89,8 @@ async def _run(settings: Settings, flush_timeout: float,
         opened.append(api.close)
     async with _step("Slurm backend"):
         slurm = await make_slurm_port(settings.slurm)
+        opened.append(slurm.close)
+    metrics.slurm_info.labels(slurm.slurm_version or "unknown", slurm.backend).set(1)
     async with _step(f"event spool {spool_dir}"):
         outbox = Outbox(settings.events, cluster=settings.cluster, instance=identity,
                         spool_dir=spool_dir,
@@ -149,7 +151,8 @@ async def _run(settings: Settings, flush_timeout: float,
         raise
     log.info("syncd started", extra={
         "identity": identity, "listen": d.listen, "operator_socket": sock_path,
-        "slurm_backend": slurm.backend, "dry_run": d.dry_run,
+        "slurm_backend": slurm.backend, "slurm_version": slurm.slurm_version,
+        "dry_run": d.dry_run,
         "leader_election": d.leader_election.enabled})
 
     stop = asyncio.Event()
@@ -185,6 +188,7 @@ async def _run(settings: Settings, flush_timeout: float,
     await runner.cleanup()
     await asyncio.to_thread(_unlink, sock_path)
     await api.close()
+    await slurm.close()  # the rest backend's HTTP session
     log.info("stopped", extra={"outbox_flushed": flushed, "backlog": outbox.backlog()})
     return exit_code
 

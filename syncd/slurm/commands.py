@@ -18,6 +18,11 @@ from syncd.slurm.errors import Refused
 
 #: Upper bound for a hold count: no node has more GPUs than this.
 MAX_HOLD_GPUS = 1024
+#: What a resume writes as the reason: 24.11 and 25.11 keep the reason after RESUME, so
+#: slurmctld's own later drain (or " : Not responding") would carry syncd's text; a space is
+#: the only blank Slurm stores (``Reason=""`` changes nothing), and 22.05/26.05 clear it
+#: (docs/slurm-releases.md, "Reasons after RESUME").
+BLANK_REASON = " "
 
 
 def _show(value: str) -> str:
@@ -65,7 +70,7 @@ def check(action: Action) -> Update:
             raise Refused(f"down reason {_show(action.reason)} fails the allow-list")
         return Update(nodes, state="DOWN", reason=action.reason)
     if action.kind is ActionKind.RESUME:
-        return Update(nodes, state="RESUME")
+        return Update(nodes, state="RESUME", reason=BLANK_REASON)
     raise Refused(f"{action.kind} is not a node update")
 
 

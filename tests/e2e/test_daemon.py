@@ -10,6 +10,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -30,7 +31,7 @@ from syncd.events.schemas import validate_event
 from tests.e2e.kit import Syncd, child_env, cli, new_port, outside_address, post, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.kube import ADMIN_TOKEN, sim_config
-from tests.fixtures.slurm import SlurmSandbox, running_sandbox
+from tests.fixtures.slurm import REST_SINCE, SlurmSandbox, running_sandbox
 from tests.fixtures.waiting import WITHIN, eventually
 
 T = TypeVar("T")
@@ -41,7 +42,7 @@ NODES = 8
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
     """A sandbox of this module's own: the daemon reconciles every node it sees."""
-    with running_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES) as b:
+    with running_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES, rest=True) as b:
         yield b
 
 
@@ -127,6 +128,8 @@ def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:
     env = dict(d.env, SYNCD_URL=d.operator_url)
     st = cli("status", "--output", "json", env=env)
     assert st.returncode in (0, 1), st.stderr
+    text = cli("status", env=env)
+    assert f"Slurm {box.release}." in text.stdout and " via scontrol" in text.stdout
     rows = {r["name"]: r for r in json.loads(st.stdout)["nodes"]}
     assert rows["gpu001"]["syncd_features"] == ["gpu_avail_5"]
     why = cli("why", "gpu003", env=env)
@@ -213,7 +216,12 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
     box, sim = world.box, world.sim
     d = world.start("e2e-a", "e2e-single")
     try:
-        await ready(d, "leader")
+        body = await ready(d, "leader")
+        # It says which Slurm it talks to: /readyz, status and the metrics agree.
+        version = str(body["slurm_version"])
+        assert version.startswith(f"{box.release}.") and body["slurm_backend"] == "scontrol"
+        assert await asyncio.to_thread(d.metric, "syncd_slurm_info", version=version,
+                                       backend="scontrol") == 1
         await until(lambda: "gpu_avail_8" in features(box, "gpu008"),
                     what="initial capacity features")
 
@@ -246,6 +254,7 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
         status, st = await asyncio.to_thread(d.get, "/api/v1/status")
         assert status == 200
         rows = {r["name"]: r for r in st["nodes"]}
+        assert st["summary"]["slurm_version"] == version
         assert rows["gpu001"]["gpus"] == {"allocatable": 8, "held": 3, "usable": 5}
         assert rows["gpu003"]["owner"] not in ("", "syncd")
 
@@ -295,6 +304,46 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
         stopped = [r for r in d.logs() if r.get("msg") == "stopped"]
         assert stopped and stopped[-1]["outbox_flushed"] is True, d.tail()
         assert all(v == 0 for v in stopped[-1]["backlog"].values())
+    finally:
+        d.kill()
+
+
+async def test_the_daemon_on_slurmrestd(world: World) -> None:
+    """``slurm.backend: rest``: features, holds (submitted and cancelled through REST) and the
+    release it names; 22.05's slurmrestd (v0.0.38, no node update) is refused in one line."""
+    box, sim = world.box, world.sim
+    rest = {"url": box.rest_url, "token_file": box.rest_token_file(), "user": "root"}
+    if box.version < REST_SINCE:
+        cfg = syncd_config(
+            world.tmp / "rest.yaml", kubeconfig=world.kubeconfig, slurm_conf=box.conf,
+            state_dir=world.tmp / "state-rest", redis_url=f"redis://{world.redis.host}:"
+            f"{world.redis.port}/0", stream=world.stream, mqtt_host=world.mqtt.host,
+            mqtt_port=world.mqtt.port, mqtt_prefix=world.mqtt_prefix, identity="rest",
+            lease="e2e-rest", port=new_port(),
+            overrides={"slurm.backend": "rest", "slurm.rest": rest})
+        r = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "syncd", "run", "--config", str(cfg)],
+            capture_output=True, text=True, timeout=120, check=False,
+            env=child_env(box.conf))
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert "Slurm backend: slurmrestd offers only v0.0.38" in r.stderr
+        assert "Traceback" not in r.stderr
+        return
+    d = world.start("e2e-rest", "e2e-rest", {"slurm.backend": "rest", "slurm.rest": rest,
+                                             "slurm.bin_dir": "/nonexistent"})
+    try:
+        body = await ready(d, "leader")
+        assert body["slurm_backend"] == "rest"
+        assert str(body["slurm_version"]).startswith(f"{box.release}.")
+        await sim.start_pods([{"name": f"infer-{i}", "node": "gpu004", "gpus": 1,
+                               "namespace": "ml"} for i in range(2)])
+        await until(lambda: "gpu_avail_6" in features(box, "gpu004"),
+                    what="gpu_avail_6 on gpu004 through REST")
+        await until(lambda: holds(box, "gpu004") == 2, what="2 holds via REST")
+        await sim.remove_pod("ml", "infer-0")
+        await until(lambda: holds(box, "gpu004") == 1, what="a hold cancelled")
+        await sim.remove_pod("ml", "infer-1")
+        await until(lambda: holds(box, "gpu004") == 0, what="no holds left")
     finally:
         d.kill()
 
