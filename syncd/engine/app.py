@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from syncd.core.ports import SlurmPort
 from syncd.engine.assembly import Engine, build
 from syncd.engine.guard import Guard
 from syncd.engine.http import Api
@@ -32,9 +33,8 @@ from syncd.kube.lease import KubeLeases
 from syncd.kube.marker import KubeMarker
 from syncd.kube.watcher import Watcher
 from syncd.settings import Settings
-from syncd.slurm.runner import make_runner
 from syncd.slurm.select import make_slurm_port
-from syncd.slurm.selftest import SelfTest, wait_for_self_test
+from syncd.slurm.selftest import SelfTest, attempt_for, wait_for_self_test
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ async def _run(settings: Settings, flush_timeout: float,
         await operator_socket(runner, sock_path, mode=int(d.operator_socket_mode, 8),
                               group=d.operator_socket_group)
     try:  # before the first write; /livez answers meanwhile (a sidecar's startup probe)
-        await _self_test(settings, slurm.backend, checks)
+        await _self_test(settings, slurm, checks)
     except StartupError:
         await runner.cleanup()
         await asyncio.to_thread(_unlink, sock_path)
@@ -208,13 +208,12 @@ class _Checks:
         self.result = result
 
 
-async def _self_test(settings: Settings, backend: str, checks: _Checks) -> None:
+async def _self_test(settings: Settings, slurm: SlurmPort, checks: _Checks) -> None:
     """Slurm client, config, slurmctld, rights and versions (syncd/slurm/selftest.py); a
     failure is a StartupError of one line per failed check, each naming the fix."""
     s = settings.slurm
-    result = await wait_for_self_test(make_runner(s), conf=s.conf, backend=backend,
-                                      dry_run=settings.daemon.dry_run, within=s.startup_wait,
-                                      seen=checks.update)
+    attempt = attempt_for(slurm, s, dry_run=settings.daemon.dry_run)
+    result = await wait_for_self_test(attempt, within=s.startup_wait, seen=checks.update)
     if result.unreachable:
         raise StartupError(
             f"Slurm self-test: controller: slurmctld did not answer within "

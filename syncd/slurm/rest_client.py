@@ -11,6 +11,8 @@ found once in its OpenAPI document. Error numbers and HTTP codes: docs/slurm-bac
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import os
 import re
@@ -68,12 +70,25 @@ class RestClient:
         self._base = "http://localhost" if self._socket else url.rstrip("/")
         #: ``v0.0.42`` etc., set by :meth:`start`.
         self.version = ""
-        #: The Slurm release slurmrestd reports (``24.11.5``) and the token's user.
+        #: The Slurm release slurmrestd reports (``24.11.5``).
         self.release = ""
-        self.user = ""
+        self._meta_user = ""
         #: Requests per kind, retries included, and the latest (method, path), oldest first.
         self.calls: Counter[str] = Counter()
         self.history: deque[tuple[str, str]] = deque(maxlen=history)
+
+    @property
+    def user(self) -> str:
+        """Who syncd acts as: ``rest.user``, else the token's ``sun`` claim. slurmrestd's own
+        ``meta.client.user`` names its peer (root on the sandbox even for another user's
+        token, measured on 24.11), so it is only the last resort."""
+        if self.rest.user:
+            return self.rest.user
+        try:
+            named = token_user(self._read_token())
+        except PermissionDenied:
+            named = ""
+        return named or self._meta_user
 
     @property
     def executions(self) -> int:
@@ -176,7 +191,7 @@ class RestClient:
         ping = await self.request("ping", "GET", self.path("ping/"))
         meta = ping.get("meta") or {}
         self.release = str((meta.get("slurm") or {}).get("release") or "")
-        self.user = str((meta.get("client") or {}).get("user") or "")
+        self._meta_user = str((meta.get("client") or {}).get("user") or "")
 
     async def _offered(self) -> list[str]:
         """API versions, oldest first, from the server's OpenAPI document."""
@@ -184,6 +199,17 @@ class RestClient:
         found = {int(m.group(1)) for p in doc.get("paths") or {}
                  if (m := _API_PATH.search(p)) is not None}
         return [f"v0.0.{n}" for n in sorted(found)]
+
+
+def token_user(token: str) -> str:
+    """The user a Slurm JWT names (its ``sun`` claim; https://slurm.schedmd.com/jwt.html), or
+    empty. The signature is slurmctld's to check, not syncd's."""
+    try:
+        part = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return ""
+    return str(claims.get("sun") or "") if isinstance(claims, dict) else ""
 
 
 _ERRNO = re.compile(r'error_number\W+(\d+)')

@@ -329,12 +329,29 @@ async def test_the_daemon_on_slurmrestd(world: World) -> None:
         assert "Slurm backend: slurmrestd offers only v0.0.38" in r.stderr
         assert "Traceback" not in r.stderr
         return
+    # No Slurm client and no slurm.conf: every call goes through slurmrestd.
     d = world.start("e2e-rest", "e2e-rest", {"slurm.backend": "rest", "slurm.rest": rest,
-                                             "slurm.bin_dir": "/nonexistent"})
+                                             "slurm.bin_dir": "/nonexistent",
+                                             "slurm.conf": "/nonexistent/slurm.conf"})
     try:
         body = await ready(d, "leader")
         assert body["slurm_backend"] == "rest"
-        assert str(body["slurm_version"]).startswith(f"{box.release}.")
+        version = str(body["slurm_version"])
+        assert version.startswith(f"{box.release}.")
+        assert body["selftest_ok"], body["checks"]
+        assert await asyncio.to_thread(d.metric, "syncd_slurm_info", version=version,
+                                       backend="rest") == 1
+        env = dict(d.env, SYNCD_URL=d.operator_url)
+        text = await asyncio.to_thread(cli, "status", env=env)
+        assert f"Slurm {version} via rest" in text.stdout, text.stdout + text.stderr
+        # NotReady: drained through REST, resumed, and the reason blanked (24.11 keeps it).
+        await sim.set_ready("gpu006", False)
+        await until(lambda: drained(box, "gpu006"), what="gpu006 drained through REST")
+        assert "syncd: k8s node NotReady #" in node_fields(box, "gpu006")["_line"]
+        await sim.set_ready("gpu006", True)
+        await until(lambda: not drained(box, "gpu006"), what="gpu006 resumed through REST")
+        await until(lambda: "syncd" not in node_fields(box, "gpu006")["_line"],
+                    what="gpu006's reason blanked")
         await sim.start_pods([{"name": f"infer-{i}", "node": "gpu004", "gpus": 1,
                                "namespace": "ml"} for i in range(2)])
         await until(lambda: "gpu_avail_6" in features(box, "gpu004"),
@@ -344,6 +361,11 @@ async def test_the_daemon_on_slurmrestd(world: World) -> None:
         await until(lambda: holds(box, "gpu004") == 1, what="a hold cancelled")
         await sim.remove_pod("ml", "infer-1")
         await until(lambda: holds(box, "gpu004") == 0, what="no holds left")
+
+        d.signal(signal.SIGTERM)  # clean stop: the HTTP session to slurmrestd closed too
+        code = await asyncio.to_thread(d.wait, 60.0)
+        assert code == 0, d.tail()
+        assert "Unclosed" not in d.tail(400), d.tail()
     finally:
         d.kill()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +12,10 @@ import pytest
 from syncd.slurm.errors import PermissionDenied, SlurmError
 from syncd.slurm.rest_backend import RestPort
 from syncd.slurm.select import check_pyslurm, make_slurm_port
+from syncd.slurm.selftest import attempt_for
 from tests.fixtures.slurm import REST_SINCE, SlurmSandbox
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_auto_picks_scontrol_when_pyslurm_cannot_work(slurm: SlurmSandbox) -> None:
@@ -67,3 +72,49 @@ async def test_rest_backend_with_a_bad_token_is_refused(slurm: SlurmSandbox,
     missing = replace(settings, rest=replace(settings.rest, token_file=str(tmp_path / "none")))
     with pytest.raises(PermissionDenied, match="cannot read token file"):
         await make_slurm_port(missing)
+
+
+async def test_rest_self_test_asks_slurmctld_for_the_tokens_rights(slurm: SlurmSandbox,
+                                                                  tmp_path: Path) -> None:
+    """The start-up self-test of ``backend: rest`` runs no Slurm command: root's token may
+    update nodes; a token for ``nobody`` is refused by slurmctld, a fatal check naming the fix."""
+    settings = replace(slurm.rest_settings(), bin_dir="/nonexistent", conf="")
+    if slurm.version < REST_SINCE:  # 22.05: refused before any self-test (the test above)
+        with pytest.raises(SlurmError, match=r"offers only v0\.0\.38"):
+            await make_slurm_port(settings)
+        return
+    port = await make_slurm_port(settings)
+    try:
+        result = await attempt_for(port, settings, dry_run=False)()
+        assert not result.failures and not result.unreachable, result
+        assert [c.name for c in result.checks] == ["controller", "rights"]
+        assert result.checks[1].ok and "token user root" in result.checks[1].detail
+    finally:
+        await port.close()
+    nobody = tmp_path / "nobody.jwt"
+    nobody.write_text(slurm.run("scontrol", "token", "username=nobody").stdout)
+    weak = replace(settings, rest=replace(settings.rest, token_file=str(nobody), user=""))
+    port = await make_slurm_port(weak)
+    try:
+        result = await attempt_for(port, weak, dry_run=False)()
+        (bad,) = result.failures
+        assert bad.name == "rights" and "refuses node updates" in bad.detail, bad
+        assert "token user nobody" in bad.detail and "AdminLevel=Operator" in bad.fix
+    finally:
+        await port.close()
+
+
+def test_the_pyslurm_command_fails_in_one_line_where_pyslurm_cannot_run(
+        slurm: SlurmSandbox) -> None:
+    """scripts/test-pyslurm against this sandbox (no Slurm 25.11, so no usable pyslurm): one
+    clear line and exit 1, never a run of skipped tests."""
+    env = dict(os.environ, SYNCD_TEST_SLURM_CONF=slurm.conf,
+               SYNCD_TEST_SLURM_NODES="gpu[001-005]", SYNCD_PYSLURM_BUILD="0",
+               PATH=f"{slurm.bin_dir}:{os.environ['PATH']}")
+    r = subprocess.run([str(ROOT / "scripts" / "test-pyslurm")], env=env, capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("test-pyslurm: pyslurm backend not usable: "), lines[0]
+    assert "passed" not in r.stdout and "skipped" not in r.stdout
