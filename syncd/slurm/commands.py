@@ -7,8 +7,8 @@ is never escaped and used). Both backends build their writes from :class:`Update
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import hostlist
 
@@ -100,3 +100,16 @@ def scontrol_argv(update: Update) -> list[str]:
     if update.reason:
         argv.append(f"Reason={update.reason}")
     return argv
+
+
+async def apply_checked(action: Action, *, per_call: int,
+                        set_holds: Callable[[tuple[str, ...], int], Awaitable[None]],
+                        write: Callable[[Update], Awaitable[None]]) -> None:
+    """The write path of every backend: a hold count goes to ``set_holds``; any other action
+    is checked once and written by ``write`` in hostlists of at most ``per_call`` nodes."""
+    if action.kind is ActionKind.SET_HOLD:
+        await set_holds(*check_hold(action))
+        return
+    update = check(action)
+    for part in chunks(update.nodes, per_call):
+        await write(replace(update, nodes=part))

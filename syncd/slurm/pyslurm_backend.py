@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from syncd.core.model import Action, ActionKind, SlurmNode, SlurmView
+from syncd.core.model import Action, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
-from syncd.slurm.commands import Update, check, check_hold, check_nodes, chunks
+from syncd.slurm.commands import Update, apply_checked, check_nodes
 from syncd.slurm.errors import SlurmError, Timeout, UnknownNode, from_text
 from syncd.slurm.holds import CliJobs, HoldJob, Holds
 from syncd.slurm.parse import ParseStats
@@ -165,17 +165,15 @@ class PyslurmPort:
         return self._ps.Node(**kwargs)
 
     async def apply(self, action: Action) -> None:
-        if action.kind is ActionKind.SET_HOLD:
-            nodes, want = check_hold(action)
-            await self.holds.set(nodes, want)
-        else:
-            update = check(action)
-            for part in chunks(update.nodes, self.settings.max_nodes_per_call):
-                changes = self._changes(update)
-                if len(part) == 1:
-                    await self._rpc("modify", self._ps.Node(part[0]).modify, changes)
-                else:
-                    # Nodes("a,b") builds the collection from a comma list; one RPC for all.
-                    target = self._ps.Nodes(",".join(part))
-                    await self._rpc("modify", target.modify, changes)
+        async def write(update: Update) -> None:
+            changes = self._changes(update)
+            if len(update.nodes) == 1:
+                await self._rpc("modify", self._ps.Node(update.nodes[0]).modify, changes)
+            else:
+                # Nodes("a,b") builds the collection from a comma list; one RPC for all.
+                target = self._ps.Nodes(",".join(update.nodes))
+                await self._rpc("modify", target.modify, changes)
+
+        await apply_checked(action, per_call=self.settings.max_nodes_per_call,
+                            set_holds=self.holds.set, write=write)
         self.applied[action.kind.value] += 1

@@ -18,9 +18,9 @@ from typing import Any
 
 import hostlist
 
-from syncd.core.model import Action, ActionKind, SlurmNode, SlurmView
+from syncd.core.model import Action, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
-from syncd.slurm.commands import Update, check, check_hold, check_nodes, chunks
+from syncd.slurm.commands import Update, apply_checked, check_nodes
 from syncd.slurm.holds import TOP_PRIORITY, HoldJob, Holds, marker, per_node
 from syncd.slurm.jsonnodes import NodeKey, holds_from_json, nodes_from_json
 from syncd.slurm.parse import ParseStats
@@ -143,14 +143,12 @@ class RestPort:
         return fresh
 
     async def apply(self, action: Action) -> None:
-        if action.kind is ActionKind.SET_HOLD:
-            nodes, want = check_hold(action)
-            await self.holds.set(nodes, want)
-        else:
-            update = check(action)
-            for part in chunks(update.nodes, self.settings.max_nodes_per_call):
-                await self.client.request("update", "POST", self.client.path("nodes/"),
-                                          update_body(replace(update, nodes=part)))
+        async def write(update: Update) -> None:
+            await self.client.request("update", "POST", self.client.path("nodes/"),
+                                      update_body(update))
+
+        await apply_checked(action, per_call=self.settings.max_nodes_per_call,
+                            set_holds=self.holds.set, write=write)
         self.applied[action.kind.value] += 1
 
 

@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import hostlist
 
-from syncd.core.model import Action, ActionKind, SlurmNode, SlurmView
+from syncd.core.model import Action, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
-from syncd.slurm.commands import check, check_hold, check_nodes, chunks, scontrol_argv
+from syncd.slurm.commands import Update, apply_checked, check_nodes, scontrol_argv
 from syncd.slurm.errors import SlurmError
 from syncd.slurm.holds import CliJobs, Holds, per_node
 from syncd.slurm.jsonnodes import NodeKey, nodes_from_json
@@ -113,11 +113,9 @@ class ScontrolPort:
         return out
 
     async def apply(self, action: Action) -> None:
-        if action.kind is ActionKind.SET_HOLD:
-            nodes, want = check_hold(action)
-            await self.holds.set(nodes, want)
-        else:
-            update = check(action)
-            for part in chunks(update.nodes, self.settings.max_nodes_per_call):
-                await self.runner.run("update", scontrol_argv(replace(update, nodes=part)))
+        async def write(update: Update) -> None:
+            await self.runner.run("update", scontrol_argv(update))
+
+        await apply_checked(action, per_call=self.settings.max_nodes_per_call,
+                            set_holds=self.holds.set, write=write)
         self.applied[action.kind.value] += 1

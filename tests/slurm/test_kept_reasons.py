@@ -71,21 +71,24 @@ def _owner(engine: Engine) -> str:
     return str(why["report"]["owner"])
 
 
+async def _drain_and_resume(engine: Engine, port: ScontrolPort, kube: MemoryKube) -> None:
+    """syncd drains a cordoned node, then resumes it once uncordoned (and blanks its reason)."""
+    kube.set(NODE, cordoned=True)
+    assert ActionKind.DRAIN in await _passes(engine, port, 1)
+    kube.set(NODE, cordoned=False)
+    await until(port, lambda v: v.nodes[NODE].drained, what="syncd's drain")
+    assert ActionKind.RESUME in await _passes(engine, port, 1)
+    await until(port, lambda v: not v.nodes[NODE].unavailable, what="resumed")
+
+
 async def test_slurmctlds_drains_and_outages_after_a_resume_are_not_syncds(
     box: SlurmSandbox, tmp_path: Path,
 ) -> None:
     port = ScontrolPort(box.settings())
     kube = MemoryKube(box.nodes)
-    rec = Recorder()
-    engine = _engine(port, kube, rec, tmp_path)
+    engine = _engine(port, kube, Recorder(), tmp_path)
     try:
-        # syncd drains a cordoned node, then resumes it and blanks its reason.
-        kube.set(NODE, cordoned=True)
-        assert ActionKind.DRAIN in await _passes(engine, port, 1)
-        kube.set(NODE, cordoned=False)
-        await until(port, lambda v: v.nodes[NODE].drained, what="syncd's drain")
-        assert ActionKind.RESUME in await _passes(engine, port, 1)
-        await until(port, lambda v: not v.nodes[NODE].unavailable, what="resumed")
+        await _drain_and_resume(engine, port, kube)
         assert "syncd" not in box.node_line(NODE)  # 24.11 kept a blank, not syncd's text
 
         # slurmctld drains it: slurmd registers with 4 of 8 GPUs.
@@ -112,12 +115,7 @@ async def test_two_slurmd_outages_after_a_resume_are_not_syncds(
     rec = Recorder()
     engine = _engine(port, kube, rec, tmp_path)
     try:
-        kube.set(NODE, cordoned=True)
-        await _passes(engine, port, 1)
-        kube.set(NODE, cordoned=False)
-        await until(port, lambda v: v.nodes[NODE].drained, what="syncd's drain")
-        assert ActionKind.RESUME in await _passes(engine, port, 1)
-        await until(port, lambda v: not v.nodes[NODE].unavailable, what="resumed")
+        await _drain_and_resume(engine, port, kube)
         await _passes(engine, port, 1)
         writes = port.runner.calls["update"]
         # Its slurmd dies (slurmctld: not responding, DOWN), comes back, and dies again.
