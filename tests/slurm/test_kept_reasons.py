@@ -147,7 +147,7 @@ async def test_a_refused_resume_fails_once_and_raises_one_event(
     rec = Recorder()
     engine = _engine(port, kube, rec, tmp_path)
     ours = make_reason(engine.reconciler.policy, NODE, "k8s node cordoned")
-    keeps = box.version in ((24, 11),)  # the releases here that keep a reason after RESUME
+    keeps = box.version in ((24, 11), (25, 11))  # releases that keep a reason after RESUME
     try:
         box.run("scontrol", "update", f"NodeName={NODE}", "State=DRAIN", f"Reason={ours}")
         box.run("scontrol", "update", f"NodeName={NODE}", "State=RESUME")
