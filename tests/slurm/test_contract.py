@@ -33,6 +33,10 @@ Port = ScontrolPort | PyslurmPort | RestPort
 async def _make(backend: str, slurm: SlurmSandbox) -> Port:
     if backend == "rest":
         return await make_rest_port(slurm.rest_settings())
+    if backend == "scontrol-json":
+        port = await make_slurm_port(slurm.settings(backend="scontrol", read_format="json"))
+        assert isinstance(port, ScontrolPort) and port.read_format == "json"
+        return port
     settings = slurm.settings(backend=backend)
     if backend == "pyslurm":
         found = await check_pyslurm(settings)

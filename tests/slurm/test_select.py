@@ -11,6 +11,7 @@ import pytest
 
 from syncd.slurm.errors import PermissionDenied, SlurmError
 from syncd.slurm.rest_backend import RestPort
+from syncd.slurm.scontrol import ScontrolPort
 from syncd.slurm.select import check_pyslurm, make_slurm_port
 from syncd.slurm.selftest import attempt_for
 from tests.fixtures.slurm import REST_SINCE, SlurmSandbox
@@ -118,3 +119,18 @@ def test_the_pyslurm_command_fails_in_one_line_where_pyslurm_cannot_run(
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("test-pyslurm: pyslurm backend not usable: "), lines[0]
     assert "passed" not in r.stdout and "skipped" not in r.stdout
+
+
+async def test_json_reads_where_scontrol_has_json(slurm: SlurmSandbox) -> None:
+    """``read_format: json`` is probed once at start: 22.05's scontrol has no --json, a one-line
+    refusal; 24.11 and 26.05 read JSON (the contract suite's scontrol-json parameter)."""
+    settings = slurm.settings(backend="scontrol", read_format="json")
+    if slurm.version < (23, 2):
+        with pytest.raises(SlurmError, match="this scontrol has no --json"):
+            await make_slurm_port(settings)
+        return
+    port = await make_slurm_port(settings)
+    assert isinstance(port, ScontrolPort) and port.read_format == "json"
+    assert set(slurm.nodes) <= set((await port.read()).nodes)
+    auto = await make_slurm_port(slurm.settings(backend="scontrol"))
+    assert isinstance(auto, ScontrolPort) and auto.read_format == "text"
