@@ -47,11 +47,14 @@ def where(problem: str, variables: Mapping[str, str]) -> tuple[str, str]:
 
 
 def path_problems(s: Settings) -> list[str]:
-    """Paths in the settings that syncd will read but that do not exist."""
+    """Paths in the settings that syncd will read but that do not exist (the rest backend
+    reads no slurm.conf and runs no Slurm command, but reads its token file)."""
+    rest = s.slurm.backend == "rest"
     files = {
         "kubernetes.kubeconfig": s.kubernetes.kubeconfig,
-        "slurm.conf": s.slurm.conf,
         "daemon.operator_token_file": s.daemon.operator_token_file,
+        **({"slurm.rest.token_file": s.slurm.rest.token_file} if rest
+           else {"slurm.conf": s.slurm.conf}),
     }
     if s.events.mqtt.enabled:
         files |= {"events.mqtt.ca_file": s.events.mqtt.ca_file,
@@ -59,7 +62,7 @@ def path_problems(s: Settings) -> list[str]:
                   "events.mqtt.key_file": s.events.mqtt.key_file}
     out = [f"{key}: {path} does not exist" for key, path in files.items()
            if path and not Path(path).is_file()]
-    if s.slurm.bin_dir and not Path(s.slurm.bin_dir).is_dir():
+    if s.slurm.bin_dir and not rest and not Path(s.slurm.bin_dir).is_dir():
         out.append(f"slurm.bin_dir: {s.slurm.bin_dir} is not a directory")
     return out
 

@@ -128,10 +128,9 @@ def _summary(s: dict[str, Any]) -> str:
     line = (f"{s['nodes']} nodes, {s['drifted']} drifted, {s['drained_by_syncd']} drained by "
             f"syncd, {s['drained_by_others']} held by others, {s['gpus_usable']} GPUs usable; "
             f"kubernetes {'synced' if s['kubernetes_synced'] else 'STALE'}; breaker "
-            f"{s['breaker']}; {s['role']}{' (dry-run)' if s['dry_run'] else ''}")
-    down = sorted(name for name, state in (s.get("event_sinks") or {}).items()
-                  if state == "down")
-    if down:
+            f"{s['breaker']}; {s['role']}{' (dry-run)' if s['dry_run'] else ''}; Slurm "
+            f"{s.get('slurm_version') or 'unknown'} via {s.get('slurm_backend', '?')}")
+    if down := sorted(n for n, state in (s.get("event_sinks") or {}).items() if state == "down"):
         line += f"; event sinks DOWN: {', '.join(down)} (events wait in the spool)"
     # The checks go first: the summary stays the last line, where eyes and scripts look.
     checks = [f"{name}: {'ok' if c['ok'] else 'FAILED'}: {c['detail']}"

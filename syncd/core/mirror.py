@@ -102,8 +102,11 @@ def target(s: SlurmNode | None, m: NodeMemory, policy: Policy,
         return None
     if only_unresponsive(s) and unresponsive_for < policy.mirror.not_responding_after:
         return None
-    text = base_reason(s.reason) or "no reason given"
-    message = clean_reason_text(f"{owner_of(policy, s, m)}: {text}", limit=MAX_MESSAGE)
+    owner = owner_of(policy, s, m)
+    # An owner already saying "(no reason text)" needs no "no reason given" after it.
+    text = base_reason(s.reason) or ("" if owner.endswith("(no reason text)")
+                                     else "no reason given")
+    message = clean_reason_text(f"{owner}: {text}" if text else owner, limit=MAX_MESSAGE)
     return ("True", _word(s), message)
 
 

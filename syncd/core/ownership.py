@@ -101,6 +101,13 @@ def owner_of(policy: Policy, slurm: SlurmNode, memory: NodeMemory) -> str:
     if slurm.unavailable:
         who = slurm.reason_user or "unknown user"
         text = base_reason(slurm.reason)
+        if "INVALID_REG" in slurm.flags:
+            # slurmctld drains a node whose slurmd registers with less than slurm.conf says
+            # (e.g. fewer GPUs) and keeps whatever reason the node had (docs/slurm-releases.md).
+            return ("slurmctld (invalid registration: slurmd reported fewer resources than "
+                    f"configured, e.g. GPUs; reason text {text or 'blank'!r}, see slurmctld's log)")
+        if not text:
+            return f"{who} (no reason text)"
         if memory.released and text == memory.released:
             return (f"{who} (the reason is syncd's old text, which Slurm kept after syncd "
                     "resumed the node: someone else took it out since)")

@@ -31,8 +31,13 @@ class SlurmPort(Protocol):
     at 10,000 nodes. tests/slurm/test_contract.py holds every backend to it.
     """
 
-    #: Backend name for logs and metrics (``scontrol`` or ``pyslurm``).
+    #: Backend name for logs and metrics (``scontrol``, ``pyslurm`` or ``rest``).
     backend: str
+
+    @property
+    def slurm_version(self) -> str:
+        """The Slurm release the backend found at start (``24.11.5``), or empty if unknown."""
+        ...
 
     async def read(self) -> SlurmView:
         """Every node in one call, plus slurmctld's boot time; raises SlurmError."""
@@ -48,6 +53,11 @@ class SlurmPort(Protocol):
 
     async def boot_time(self) -> str:
         """slurmctld's boot time alone (cheap), to notice a restart between reconciles."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the port holds open (the rest backend's HTTP session); at shutdown,
+        and when start-up fails after the port was made."""
         ...
 
 

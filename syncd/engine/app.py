@@ -18,11 +18,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from syncd.core.ports import SlurmPort
 from syncd.engine.assembly import Engine, build
 from syncd.engine.guard import Guard
 from syncd.engine.http import Api
 from syncd.engine.leader import AlwaysLeader, LeaderElector
-from syncd.engine.metrics import Live, LiveValues, Metrics
+from syncd.engine.livemetrics import export_live
+from syncd.engine.metrics import Metrics
 from syncd.engine.sockets import operator_socket
 from syncd.engine.state import StateStore
 from syncd.events.outbox import Outbox
@@ -32,9 +34,8 @@ from syncd.kube.lease import KubeLeases
 from syncd.kube.marker import KubeMarker
 from syncd.kube.watcher import Watcher
 from syncd.settings import Settings
-from syncd.slurm.runner import make_runner
 from syncd.slurm.select import make_slurm_port
-from syncd.slurm.selftest import SelfTest, wait_for_self_test
+from syncd.slurm.selftest import SelfTest, attempt_for, wait_for_self_test
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ async def _run(settings: Settings, flush_timeout: float,
         opened.append(api.close)
     async with _step("Slurm backend"):
         slurm = await make_slurm_port(settings.slurm)
+        opened.append(slurm.close)
+    metrics.slurm_info.labels(slurm.slurm_version or "unknown", slurm.backend).set(1)
     async with _step(f"event spool {spool_dir}"):
         outbox = Outbox(settings.events, cluster=settings.cluster, instance=identity,
                         spool_dir=spool_dir,
@@ -120,7 +123,7 @@ async def _run(settings: Settings, flush_timeout: float,
     if isinstance(elector, LeaderElector):
         e = engine
         elector.on_change = lambda _leading: e.notify()
-    _live_metrics(metrics, watcher, outbox)
+    export_live(metrics, watcher, outbox)
 
     checks = _Checks()
     http = Api(engine.model, engine.desk, metrics,
@@ -140,7 +143,7 @@ async def _run(settings: Settings, flush_timeout: float,
         await operator_socket(runner, sock_path, mode=int(d.operator_socket_mode, 8),
                               group=d.operator_socket_group)
     try:  # before the first write; /livez answers meanwhile (a sidecar's startup probe)
-        await _self_test(settings, slurm.backend, checks)
+        await _self_test(settings, slurm, checks)
     except StartupError:
         await runner.cleanup()
         await asyncio.to_thread(_unlink, sock_path)
@@ -148,7 +151,8 @@ async def _run(settings: Settings, flush_timeout: float,
         raise
     log.info("syncd started", extra={
         "identity": identity, "listen": d.listen, "operator_socket": sock_path,
-        "slurm_backend": slurm.backend, "dry_run": d.dry_run,
+        "slurm_backend": slurm.backend, "slurm_version": slurm.slurm_version,
+        "dry_run": d.dry_run,
         "leader_election": d.leader_election.enabled})
 
     stop = asyncio.Event()
@@ -184,6 +188,7 @@ async def _run(settings: Settings, flush_timeout: float,
     await runner.cleanup()
     await asyncio.to_thread(_unlink, sock_path)
     await api.close()
+    await slurm.close()  # the rest backend's HTTP session
     log.info("stopped", extra={"outbox_flushed": flushed, "backlog": outbox.backlog()})
     return exit_code
 
@@ -203,13 +208,12 @@ class _Checks:
         self.result = result
 
 
-async def _self_test(settings: Settings, backend: str, checks: _Checks) -> None:
+async def _self_test(settings: Settings, slurm: SlurmPort, checks: _Checks) -> None:
     """Slurm client, config, slurmctld, rights and versions (syncd/slurm/selftest.py); a
     failure is a StartupError of one line per failed check, each naming the fix."""
     s = settings.slurm
-    result = await wait_for_self_test(make_runner(s), conf=s.conf, backend=backend,
-                                      dry_run=settings.daemon.dry_run, within=s.startup_wait,
-                                      seen=checks.update)
+    attempt = attempt_for(slurm, s, dry_run=settings.daemon.dry_run)
+    result = await wait_for_self_test(attempt, within=s.startup_wait, seen=checks.update)
     if result.unreachable:
         raise StartupError(
             f"Slurm self-test: controller: slurmctld did not answer within "
@@ -235,66 +239,3 @@ def _read_token(path: str) -> str:
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _live_metrics(metrics: Metrics, watcher: Watcher, outbox: Outbox) -> None:
-    """Values the components keep themselves, read at scrape time. Their cumulative counts
-    are exported as counters (``*_total``): they only grow while the process lives."""
-
-    def read() -> LiveValues:
-        w = watcher.stats
-        sinks = outbox.stats()
-        spool = outbox.spool_stats()
-        return {
-            "syncd_spool_writable": {(): 0.0 if spool.failing else 1.0},
-            "syncd_spool_write_failures": {(): float(spool.failures)},
-            "syncd_spool_outages": {(): float(spool.outages)},
-            "syncd_spool_buffered_events": {(): float(spool.buffered)},
-            "syncd_spool_dropped_events": {(): float(spool.dropped)},
-            "syncd_outbox_sink_outages": {(k,): float(s.outages) for k, s in sinks.items()},
-            "syncd_outbox_backlog": {(k,): float(v) for k, v in outbox.backlog().items()},
-            "syncd_outbox_delivered": {(k,): float(s.delivered) for k, s in sinks.items()},
-            "syncd_outbox_failed_attempts": {(k,): float(s.failed) for k, s in sinks.items()},
-            "syncd_outbox_dropped": {(k,): float(s.dropped) for k, s in sinks.items()},
-            "syncd_outbox_sink_up": {(k,): float(s.healthy) for k, s in sinks.items()},
-            "syncd_kubernetes_synced": {(): 1.0 if watcher.view().synced else 0.0},
-            "syncd_watch_restarts": {(): float(w.watch_restarts)},
-            "syncd_watch_relists": {(): float(w.relists)},
-            "syncd_watch_gone_410": {(): float(w.gone_410)},
-            "syncd_watch_errors": {(): float(w.errors)},
-            "syncd_kubernetes_skipped": {
-                ("value",): float(w.skipped),
-                ("name_unmapped",): float(watcher.state.misses_total),
-                ("name_collision",): float(watcher.state.collisions_total)},
-        }
-
-    sink = ("sink",)
-    metrics.add_live(read, (
-        Live("syncd_spool_writable", "gauge",
-             "0 while the event spool cannot be written (events.on_spool_failure applies)."),
-        Live("syncd_spool_write_failures", "counter", "Failed spool write attempts."),
-        Live("syncd_spool_outages", "counter", "Times the spool started failing."),
-        Live("syncd_spool_buffered_events", "gauge",
-             "Events waiting in memory because the spool could not take them."),
-        Live("syncd_spool_dropped_events", "counter",
-             "Events never stored: the spool failed and the memory buffer was full."),
-        Live("syncd_outbox_sink_outages", "counter",
-             "Times a sink became unreachable.", sink),
-        Live("syncd_outbox_backlog", "gauge",
-             "Events spooled but not yet delivered, per sink.", sink),
-        Live("syncd_outbox_delivered", "counter", "Events delivered per sink.", sink),
-        Live("syncd_outbox_failed_attempts", "counter",
-             "Failed delivery attempts per sink (each is retried).", sink),
-        Live("syncd_outbox_dropped", "counter",
-             "Events the spool bound dropped before a sink got them.", sink),
-        Live("syncd_outbox_sink_up", "gauge",
-             "1 when the last delivery to the sink succeeded.", sink),
-        Live("syncd_kubernetes_synced", "gauge",
-             "1 while the watcher's Kubernetes view is fresh."),
-        Live("syncd_watch_restarts", "counter", "Watch streams restarted."),
-        Live("syncd_watch_relists", "counter", "Full relists (410 Gone, errors)."),
-        Live("syncd_watch_gone_410", "counter", "410 Gone answers (history compacted)."),
-        Live("syncd_watch_errors", "counter", "Kubernetes API errors seen by the watcher."),
-        Live("syncd_kubernetes_skipped", "counter", "Kubernetes input refused, by kind.",
-             ("kind",)),
-    ))

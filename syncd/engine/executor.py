@@ -21,7 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from syncd.core.errors import SlurmError
-from syncd.core.model import Action, DriftEvent, KubeView, NodeChange, SlurmView, stamped
+from syncd.core.model import (
+    Action,
+    DriftEvent,
+    EventType,
+    KubeView,
+    NodeChange,
+    SlurmView,
+    stamped,
+)
 from syncd.core.ports import SlurmPort, SpoolUnavailable, WriteAheadLog
 from syncd.core.recovery import intent_record
 from syncd.core.reporting import action_events, why_index
@@ -54,7 +62,10 @@ class Executor:
 
     async def execute(self, changes: Sequence[NodeChange], actions: Sequence[Action], *,
                       k8s: KubeView, slurm: SlurmView, actor: str,
-                      requested_by: str = "") -> Outcome:
+                      requested_by: str = "",
+                      quiet_failures: frozenset[str] = frozenset()) -> Outcome:
+        """Apply ``actions``; a failure of an action whose nodes are all in ``quiet_failures``
+        (they failed before and back off) records no second ACTION_FAILED event."""
         why = why_index(changes)
         out = Outcome()
         for action in actions:
@@ -81,6 +92,8 @@ class Executor:
                 continue
             out.written.update(action.nodes)
             done = stamped(events(outcome, error), self.clock())
+            if outcome == "failed" and quiet_failures.issuperset(action.nodes):
+                done = [e for e in done if e.type is not EventType.ACTION_FAILED]
             if key and self.wal is not None:
                 await self._settle(key, done)
                 out.spooled.extend(done)

@@ -74,6 +74,7 @@ class Api:
         problems = [f"{name}: {why}" for name, (good, why) in extra.items() if not good]
         body = {"ready": ok, "kubernetes_synced": synced, "slurm_reachable": slurm_ok,
                 "slurm_error": m.slurm_error(), "slurm_backend": m.reader.port.backend,
+                "slurm_version": m.reader.port.slurm_version,
                 **{f"{name}_ok": good for name, (good, _) in extra.items()},
                 "checks": {name: why for name, (_, why) in extra.items()},
                 "problems": problems, "role": m.role, "identity": self.identity,

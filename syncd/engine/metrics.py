@@ -95,6 +95,8 @@ class Metrics:
         self.leader = Gauge("syncd_leader", "1 while this replica holds the lease.", registry=r)
         self.slurm_up = Gauge("syncd_slurm_up", "1 when the last Slurm read succeeded.",
                               registry=r)
+        self.slurm_info = Gauge("syncd_slurm_info", "1, labelled with the Slurm release and "
+                                "backend in use.", ["version", "backend"], registry=r)
         self.events = Counter("syncd_events_published_total", "Events written to the outbox.",
                               ["type"], registry=r)
         self.mirrored = Gauge(

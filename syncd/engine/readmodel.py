@@ -88,6 +88,7 @@ class ReadModel:
             "role": self.role,
             "dry_run": self.dry_run,
             "slurm_backend": self.reader.port.backend,
+            "slurm_version": self.reader.port.slurm_version,
             "slurm_read_age": round(i.slurm_age, 1),
             "problems": list(i.k8s.problems)[:20],
         }

@@ -109,8 +109,12 @@ class Reconciler:
         self.publisher.publish(stamped([*p.events, *skip_events(
             self.kube.take_skips(), problems, self._problems)], observed))
         self._problems = problems
+        # A write refused again while its node backs off (e.g. a RESUME slurmctld calls an
+        # invalid transition) was reported when it first failed: one event, not one per retry.
+        again = frozenset(n for a in p.actions for n in a.nodes
+                          if self.shared.memory.node(n).write_failures)
         out = await self.executor.execute(p.changes, p.actions, k8s=k8s, slurm=slurm,
-                                          actor="planner")
+                                          actor="planner", quiet_failures=again)
         self.publisher.spooled(out.spooled)
         events = list(out.events)
         if out.written and not self.executor.dry_run:

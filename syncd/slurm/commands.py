@@ -7,8 +7,8 @@ is never escaped and used). Both backends build their writes from :class:`Update
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import hostlist
 
@@ -18,6 +18,11 @@ from syncd.slurm.errors import Refused
 
 #: Upper bound for a hold count: no node has more GPUs than this.
 MAX_HOLD_GPUS = 1024
+#: What a resume writes as the reason: 24.11 and 25.11 keep the reason after RESUME, so
+#: slurmctld's own later drain (or " : Not responding") would carry syncd's text; a space is
+#: the only blank Slurm stores (``Reason=""`` changes nothing), and 22.05/26.05 clear it
+#: (docs/slurm-releases.md, "Reasons after RESUME").
+BLANK_REASON = " "
 
 
 def _show(value: str) -> str:
@@ -65,7 +70,7 @@ def check(action: Action) -> Update:
             raise Refused(f"down reason {_show(action.reason)} fails the allow-list")
         return Update(nodes, state="DOWN", reason=action.reason)
     if action.kind is ActionKind.RESUME:
-        return Update(nodes, state="RESUME")
+        return Update(nodes, state="RESUME", reason=BLANK_REASON)
     raise Refused(f"{action.kind} is not a node update")
 
 
@@ -95,3 +100,16 @@ def scontrol_argv(update: Update) -> list[str]:
     if update.reason:
         argv.append(f"Reason={update.reason}")
     return argv
+
+
+async def apply_checked(action: Action, *, per_call: int,
+                        set_holds: Callable[[tuple[str, ...], int], Awaitable[None]],
+                        write: Callable[[Update], Awaitable[None]]) -> None:
+    """The write path of every backend: a hold count goes to ``set_holds``; any other action
+    is checked once and written by ``write`` in hostlists of at most ``per_call`` nodes."""
+    if action.kind is ActionKind.SET_HOLD:
+        await set_holds(*check_hold(action))
+        return
+    update = check(action)
+    for part in chunks(update.nodes, per_call):
+        await write(replace(update, nodes=part))

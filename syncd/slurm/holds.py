@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from syncd.slurm.parse import parse_gpus
 from syncd.slurm.runner import Runner
 
 # Job states in which a hold counts (squeue(1) JOB STATE CODES); a COMPLETING job is leaving.
 _LIVE = "PENDING,RUNNING,CONFIGURING,SUSPENDED,REQUEUED,RESIZING"
+LIVE_STATES = frozenset(_LIVE.split(","))
+#: ``--priority=TOP`` as a number: sbatch sends NO_VAL - 1 (squeue shows 4294967293 for such a
+#: job); the REST API takes the number (docs/slurm-backends.md).
+TOP_PRIORITY = 0xFFFFFFFD
 _FORMAT = "%i|%T|%n|%b|%k"
 
 
@@ -63,8 +68,24 @@ def _cancel_order(job: HoldJob) -> tuple[int, int, str]:
     return (0 if job.state == "PENDING" else 1, -int(num) if num.isdigit() else 0, job.job_id)
 
 
-class Holds:
-    """Reads and sets syncd's hold jobs through squeue, sbatch and scancel."""
+class HoldJobs(Protocol):
+    """The three job calls holds need; the CLI and slurmrestd each implement them."""
+
+    async def list(self) -> list[HoldJob]:
+        """syncd's live hold jobs (one per array task)."""
+        ...
+
+    async def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel these jobs (at most 100 ids per call)."""
+        ...
+
+    async def submit(self, node: str, count: int) -> None:
+        """One job array of ``count`` single-GPU holds pinned to ``node``."""
+        ...
+
+
+class CliJobs:
+    """Hold jobs through squeue, sbatch and scancel."""
 
     def __init__(
         self, runner: Runner, *, job_name: str, partition: str = "", priority: str = "TOP"
@@ -81,6 +102,35 @@ class Holds:
         ])
         return parse_holds(out, self._name)
 
+    async def cancel(self, job_ids: Sequence[str]) -> None:
+        await self._runner.run("scancel", ["scancel", *job_ids])
+
+    async def submit(self, node: str, count: int) -> None:
+        argv = [
+            "sbatch", "--parsable", "--job-name", self._name,
+            f"--comment={marker(self._name, node)}", f"--nodelist={node}",
+            "--gres=gpu:1", "--cpus-per-task=1", "--mem=1", f"--array=0-{count - 1}",
+            "--output=/dev/null", "--error=/dev/null", "--chdir=/", "--no-requeue",
+            # The daemon's environment (tokens, config) must not be copied into the job.
+            "--export=NONE",
+        ]
+        if self._priority:
+            argv.append(f"--priority={self._priority}")
+        if self._partition:
+            argv.append(f"--partition={self._partition}")
+        argv += ["--wrap", "exec /bin/sleep infinity"]
+        await self._runner.run("sbatch", argv, idempotent=False)
+
+
+class Holds:
+    """Reads and sets syncd's hold jobs through one :class:`HoldJobs`."""
+
+    def __init__(self, jobs: HoldJobs) -> None:
+        self.jobs = jobs
+
+    async def list(self) -> list[HoldJob]:
+        return await self.jobs.list()
+
     async def set(self, nodes: Sequence[str], want: int) -> None:
         """Make each node end with exactly ``want`` held GPUs (node names already checked)."""
         current: Mapping[str, list[HoldJob]] = _group(await self.list())
@@ -96,25 +146,9 @@ class Holds:
             if have < want:
                 grow.append((node, want - have))
         for i in range(0, len(cancel), 100):
-            await self._runner.run("scancel", ["scancel", *cancel[i : i + 100]])
+            await self.jobs.cancel(cancel[i : i + 100])
         for node, count in grow:
-            await self._submit(node, count)
-
-    async def _submit(self, node: str, count: int) -> None:
-        argv = [
-            "sbatch", "--parsable", "--job-name", self._name,
-            f"--comment={marker(self._name, node)}", f"--nodelist={node}",
-            "--gres=gpu:1", "--cpus-per-task=1", "--mem=1", f"--array=0-{count - 1}",
-            "--output=/dev/null", "--error=/dev/null", "--chdir=/", "--no-requeue",
-            # The daemon's environment (tokens, config) must not be copied into the job.
-            "--export=NONE",
-        ]
-        if self._priority:
-            argv.append(f"--priority={self._priority}")
-        if self._partition:
-            argv.append(f"--partition={self._partition}")
-        argv += ["--wrap", "exec /bin/sleep infinity"]
-        await self._runner.run("sbatch", argv, idempotent=False)
+            await self.jobs.submit(node, count)
 
 
 def _group(jobs: Iterable[HoldJob]) -> dict[str, list[HoldJob]]:

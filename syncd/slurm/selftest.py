@@ -21,12 +21,16 @@ import importlib
 import os
 import pwd
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from syncd.core.ports import SlurmPort
+from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.errors import PermissionDenied, SlurmError, Timeout, UnknownNode, Unreachable
 from syncd.slurm.parse import parse_version
-from syncd.slurm.runner import Runner
+from syncd.slurm.rest_backend import RestPort
+from syncd.slurm.rest_client import RestClient
+from syncd.slurm.runner import Runner, make_runner
 
 #: Major releases in order; later ones follow the six-month cycle (YY.05, YY.11) of 24.05 on.
 _RELEASES = ((20, 2), (20, 11), (21, 8), (22, 5), (23, 2), (23, 11), (24, 5), (24, 11))
@@ -169,35 +173,81 @@ def _version(name: str, what: str, have: tuple[int, int] | None,
                  f"argument SLURM_VERSION={_release(controller)}, docs/helm.md)", True)
 
 
-async def _rights(runner: Runner, slurm_user: str, dry_run: bool) -> Check | None:
+async def rest_self_test(client: RestClient, *, dry_run: bool = False) -> SelfTest:
+    """The rest backend's attempt: slurmrestd and slurmctld answer (``ping/``) and the token's
+    user may update nodes (the same no-op update of a node that does not exist, as a
+    ``POST nodes/``). No Slurm client or slurm.conf is involved, so no version window."""
+    try:
+        await client.request("ping", "GET", client.path("ping/"))
+    except (Unreachable, Timeout) as exc:
+        return SelfTest((), unreachable=str(exc))
+    except SlurmError as exc:
+        return SelfTest((Check("controller", False, f"slurmrestd refuses the token: {exc}",
+                               "give syncd a current JWT for SlurmUser or root "
+                               "(slurm.rest.token_file, docs/slurm-backends.md)", True),))
+    checks = [Check("controller", True, f"slurmctld {client.release or '?'} answers through "
+                    f"slurmrestd {client.version}; token user {client.user or '?'}")]
+    rights = await _rights(client, "", dry_run, token_user=client.user or "?")
+    if rights is None:
+        return SelfTest(tuple(checks), unreachable="slurmctld stopped answering")
+    return SelfTest((*checks, rights))
+
+
+async def _probe(via: Runner | RestClient, probe: str) -> None:
+    if isinstance(via, RestClient):
+        await via.request("rights_probe", "POST", via.path("nodes/"),
+                          {"name": [probe], "comment": "syncd rights probe"})
+    else:
+        await via.run("rights_probe", ["scontrol", "update", f"NodeName={probe}",
+                                       "Comment=syncd rights probe"])
+
+
+async def _rights(via: Runner | RestClient, slurm_user: str, dry_run: bool,
+                  token_user: str = "") -> Check | None:
+    """Ask slurmctld whether syncd may update nodes: as this process's uid, or (the rest
+    backend) as the token's user."""
     uid, user = _whoami()
+    me, fix = f"uid {uid} ({user})", (f"run syncd as root or as SlurmUser {slurm_user} "
+                                      "(chart: runAsUser), or give ")
+    if token_user:
+        user, me = token_user, f"token user {token_user}"
+        fix = "give syncd a JWT for root or SlurmUser (slurm.rest.token_file), or give "
     probe = f"syncd-rights-probe-{secrets.token_hex(4)}"
     try:
-        await runner.run("rights_probe", ["scontrol", "update", f"NodeName={probe}",
-                                          "Comment=syncd rights probe"])
+        await _probe(via, probe)
     except UnknownNode:
-        return Check("rights", True, f"slurmctld accepts node updates from uid {uid} ({user})")
+        return Check("rights", True, f"slurmctld accepts node updates from {me}")
     except PermissionDenied as exc:
-        return Check(
-            "rights", False, f"slurmctld refuses node updates from uid {uid} ({user}): {exc}",
-            f"run syncd as root or as SlurmUser {slurm_user} (chart: runAsUser), or give "
-            f"{user} AdminLevel=Operator in Slurm's accounting", fatal=not dry_run)
+        return Check("rights", False, f"slurmctld refuses node updates from {me}: {exc}",
+                     f"{fix}{user} AdminLevel=Operator in Slurm's accounting",
+                     fatal=not dry_run)
     except (Unreachable, Timeout):
         return None
     except SlurmError as exc:
-        return Check("rights", True, f"could not tell whether uid {uid} may update nodes: {exc}")
-    return Check("rights", True, f"slurmctld accepted a node update from uid {uid} ({user})")
+        return Check("rights", True, f"could not tell whether {me} may update nodes: {exc}")
+    return Check("rights", True, f"slurmctld accepted a node update from {me}")
 
 
-async def wait_for_self_test(runner: Runner, *, conf: str, dry_run: bool, backend: str,
-                             within: float, every: float = 2.0,
+def attempt_for(port: SlurmPort, settings: SlurmSettings, *,
+                dry_run: bool) -> Callable[[], Awaitable[SelfTest]]:
+    """One self-test attempt for ``port``'s backend: through slurmrestd for ``rest``, else
+    through the Slurm client."""
+    if isinstance(port, RestPort):
+        client = port.client
+        return lambda: rest_self_test(client, dry_run=dry_run)
+    runner = make_runner(settings)
+    return lambda: self_test(runner, conf=settings.conf, dry_run=dry_run, backend=port.backend)
+
+
+async def wait_for_self_test(attempt: Callable[[], Awaitable[SelfTest]], *, within: float,
+                             every: float = 2.0,
                              seen: Callable[[SelfTest], None] = lambda _: None) -> SelfTest:
     """Attempts until slurmctld answers or ``within`` seconds pass (a sidecar starts before
     slurmctld does); each attempt is handed to ``seen`` (for /readyz)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        result = await self_test(runner, conf=conf, dry_run=dry_run, backend=backend)
+        result = await attempt()
         seen(result)
         if not result.unreachable or loop.time() + every > deadline:
             return result

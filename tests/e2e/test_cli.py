@@ -110,7 +110,7 @@ def test_status_in_every_format(stack: Stack) -> None:
         assert table.splitlines()[0].split()[:4] == ["NODE", "KUBERNETES", "GPU", "A/H/U"]
         assert "for the wide view" not in table and "over forty character…" in table
         assert "ops: a reason well over forty characters long, for the wide view" in wide
-        assert table.splitlines()[-1].startswith(f"{NODES} nodes, ")
+        _checks_then_summary(table)
     finally:
         stack.box.run("scontrol", "update", "NodeName=gpu002", "State=RESUME")
 
@@ -146,7 +146,17 @@ def test_watch_has_a_header_with_time_daemon_and_leader(stack: Stack, tmp_path: 
     assert re.fullmatch(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d  every 0.2s  daemon unix:{sock} "
                         r"\(stack, leader\)  leader this replica \(leader election off\)",
                         head), head
-    assert rest.strip().splitlines()[-1].startswith(f"{NODES} nodes, ")
+    _checks_then_summary(rest)
+
+
+def _checks_then_summary(text: str) -> None:
+    """Under the table: one line per health check (``selftest: ok: ...``), then the summary
+    line, last, naming the Slurm release and backend."""
+    lines = text.strip().splitlines()
+    assert lines[-1].startswith(f"{NODES} nodes, "), text
+    assert re.search(r"; Slurm \d+\.\d+\.\d+ via scontrol$", lines[-1]), lines[-1]
+    at = next(i for i, line in enumerate(lines) if re.match(r"[a-z_]+: (ok|FAILED): ", line))
+    assert lines[at:-1] and all(re.match(r"[a-z_]+: (ok|FAILED): ", c) for c in lines[at:-1])
 
 
 def test_the_cli_says_whether_the_daemon_or_slurm_is_unreachable(stack: Stack) -> None:

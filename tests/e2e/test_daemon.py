@@ -11,6 +11,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -31,7 +32,7 @@ from syncd.events.schemas import validate_event
 from tests.e2e.kit import Syncd, child_env, cli, new_port, outside_address, post, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.kube import ADMIN_TOKEN, sim_config
-from tests.fixtures.slurm import SlurmSandbox, running_sandbox
+from tests.fixtures.slurm import REST_SINCE, SlurmSandbox, running_sandbox
 from tests.fixtures.waiting import WITHIN, eventually
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ NODES = 8
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
     """A sandbox of this module's own: the daemon reconciles every node it sees."""
-    with running_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES) as b:
+    with running_sandbox(tmp_path_factory.mktemp("e2e-slurm"), nodes=NODES, rest=True) as b:
         yield b
 
 
@@ -128,6 +129,8 @@ def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:
     env = dict(d.env, SYNCD_URL=d.operator_url)
     st = cli("status", "--output", "json", env=env)
     assert st.returncode in (0, 1), st.stderr
+    text = cli("status", env=env)
+    assert f"Slurm {box.release}." in text.stdout and " via scontrol" in text.stdout
     rows = {r["name"]: r for r in json.loads(st.stdout)["nodes"]}
     assert rows["gpu001"]["syncd_features"] == ["gpu_avail_5"]
     why = cli("why", "gpu003", env=env)
@@ -214,7 +217,12 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
     box, sim = world.box, world.sim
     d = world.start("e2e-a", "e2e-single")
     try:
-        await ready(d, "leader")
+        body = await ready(d, "leader")
+        # It says which Slurm it talks to: /readyz, status and the metrics agree.
+        version = str(body["slurm_version"])
+        assert version.startswith(f"{box.release}.") and body["slurm_backend"] == "scontrol"
+        assert await asyncio.to_thread(d.metric, "syncd_slurm_info", version=version,
+                                       backend="scontrol") == 1
         await until(lambda: "gpu_avail_8" in features(box, "gpu008"),
                     what="initial capacity features")
 
@@ -247,6 +255,7 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
         status, st = await asyncio.to_thread(d.get, "/api/v1/status")
         assert status == 200
         rows = {r["name"]: r for r in st["nodes"]}
+        assert st["summary"]["slurm_version"] == version
         assert rows["gpu001"]["gpus"] == {"allocatable": 8, "held": 3, "usable": 5}
         assert rows["gpu003"]["owner"] not in ("", "syncd")
 
@@ -296,6 +305,80 @@ async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> No
         stopped = [r for r in d.logs() if r.get("msg") == "stopped"]
         assert stopped and stopped[-1]["outbox_flushed"] is True, d.tail()
         assert all(v == 0 for v in stopped[-1]["backlog"].values())
+    finally:
+        d.kill()
+
+
+async def test_the_daemon_on_slurmrestd(world: World) -> None:
+    """``slurm.backend: rest``: features, holds (submitted and cancelled through REST) and the
+    release it names; 22.05's slurmrestd (v0.0.38, no node update) is refused in one line."""
+    box, sim = world.box, world.sim
+    rest = {"url": box.rest_url, "token_file": box.rest_token_file(), "user": "root"}
+
+    async def refused(rest: dict[str, str]) -> str:
+        """syncd's stderr when it refuses to start (exit 2): one clean line, nothing left open."""
+        cfg = syncd_config(
+            world.tmp / "rest.yaml", kubeconfig=world.kubeconfig, slurm_conf=box.conf,
+            state_dir=world.tmp / "state-rest", redis_url=f"redis://{world.redis.host}:"
+            f"{world.redis.port}/0", stream=world.stream, mqtt_host=world.mqtt.host,
+            mqtt_port=world.mqtt.port, mqtt_prefix=world.mqtt_prefix, identity="rest",
+            lease="e2e-rest", port=new_port(),
+            overrides={"slurm.backend": "rest", "slurm.rest": rest,
+                       "slurm.startup_wait": "5s"})
+        r = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "syncd", "run", "--config", str(cfg)],
+            capture_output=True, text=True, timeout=120, check=False,
+            env=child_env(box.conf))
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert "Traceback" not in r.stderr and "Unclosed" not in r.stderr, r.stderr[-2000:]
+        return r.stderr
+
+    if box.version < REST_SINCE:
+        assert "Slurm backend: slurmrestd offers only v0.0.38" in await refused(rest)
+        return
+    # A token for a user slurmctld does not let update nodes: the self-test stops syncd.
+    nobody = world.tmp / "nobody.jwt"
+    nobody.write_text(box.run("scontrol", "token", "username=nobody").stdout)
+    err = await refused({**rest, "token_file": str(nobody), "user": ""})
+    assert "Slurm self-test: rights: slurmctld refuses node updates from token user nobody" \
+        in err, err
+    # No Slurm client and no slurm.conf: every call goes through slurmrestd.
+    d = world.start("e2e-rest", "e2e-rest", {"slurm.backend": "rest", "slurm.rest": rest,
+                                             "slurm.bin_dir": "/nonexistent",
+                                             "slurm.conf": "/nonexistent/slurm.conf"})
+    try:
+        body = await ready(d, "leader")
+        assert body["slurm_backend"] == "rest"
+        version = str(body["slurm_version"])
+        assert version.startswith(f"{box.release}.")
+        assert body["selftest_ok"], body["checks"]
+        assert await asyncio.to_thread(d.metric, "syncd_slurm_info", version=version,
+                                       backend="rest") == 1
+        env = dict(d.env, SYNCD_URL=d.operator_url)
+        text = await asyncio.to_thread(cli, "status", env=env)
+        assert f"Slurm {version} via rest" in text.stdout, text.stdout + text.stderr
+        # NotReady: drained through REST, resumed, and the reason blanked (24.11 keeps it).
+        await sim.set_ready("gpu006", False)
+        await until(lambda: drained(box, "gpu006"), what="gpu006 drained through REST")
+        assert "syncd: k8s node NotReady #" in node_fields(box, "gpu006")["_line"]
+        await sim.set_ready("gpu006", True)
+        await until(lambda: not drained(box, "gpu006"), what="gpu006 resumed through REST")
+        await until(lambda: "syncd" not in node_fields(box, "gpu006")["_line"],
+                    what="gpu006's reason blanked")
+        await sim.start_pods([{"name": f"infer-{i}", "node": "gpu004", "gpus": 1,
+                               "namespace": "ml"} for i in range(2)])
+        await until(lambda: "gpu_avail_6" in features(box, "gpu004"),
+                    what="gpu_avail_6 on gpu004 through REST")
+        await until(lambda: holds(box, "gpu004") == 2, what="2 holds via REST")
+        await sim.remove_pod("ml", "infer-0")
+        await until(lambda: holds(box, "gpu004") == 1, what="a hold cancelled")
+        await sim.remove_pod("ml", "infer-1")
+        await until(lambda: holds(box, "gpu004") == 0, what="no holds left")
+
+        d.signal(signal.SIGTERM)  # clean stop: the HTTP session to slurmrestd closed too
+        code = await asyncio.to_thread(d.wait, 60.0)
+        assert code == 0, d.tail()
+        assert "Unclosed" not in d.tail(400), d.tail()
     finally:
         d.kill()
 

@@ -190,6 +190,32 @@ async def test_a_failed_write_is_an_event_and_is_planned_again(tmp_path: Path) -
         await eventually(lambda: _drained(rig, "gpu001"), within=16, what="retried")
 
 
+async def test_a_write_refused_again_while_backing_off_raises_one_event(
+        tmp_path: Path) -> None:
+    async with running(tmp_path) as rig:
+        await eventually(lambda: bool(rig.slurm.applied), within=1, what="first pass")
+        rig.slurm.fail_writes = "slurm_update error: Invalid node state transition"
+        rig.kube.set("gpu001", cordoned=True)
+        rig.notify("gpu001")
+        # Retried after each back-off (5 s, then 10 s, 20 s: policy.write_backoff).
+        await eventually(lambda: rig.engine.shared.memory.node("gpu001").write_failures >= 3,
+                         within=60, what="three refusals")
+        failed = [e for e in rig.events.of(EventType.ACTION_FAILED) if e.subject == "gpu001"]
+        assert len(failed) == 1
+        attempts = rig.metrics.registry.get_sample_value(
+            "syncd_actions_total", {"kind": "drain", "outcome": "failed"})
+        assert attempts is not None and attempts >= 3
+        # After a success, a new refusal is news again.
+        rig.slurm.fail_writes = ""
+        await eventually(lambda: _drained(rig, "gpu001"), within=60, what="drained at last")
+        rig.slurm.fail_writes = "slurm_update error: Invalid node state transition"
+        rig.kube.set("gpu001", cordoned=False)
+        rig.notify("gpu001")
+        await eventually(lambda: len([e for e in rig.events.of(EventType.ACTION_FAILED)
+                                      if e.subject == "gpu001"]) == 2,
+                         within=120, what="the resume's refusal")
+
+
 async def test_the_breaker_withholds_a_mass_drain(tmp_path: Path) -> None:
     policy = replace(POLICY, breaker=replace(POLICY.breaker, min_nodes=1,
                                              max_drain_percent=25.0))

@@ -84,6 +84,7 @@ async def test_reads_come_from_the_read_model_and_agree_on_drift(tmp_path: Path)
         assert (await _call(api, "why", none))[0] == 404
         code, ready = await _call(api, "readyz", make_mocked_request("GET", "/readyz"))
         assert code == 200 and ready["slurm_backend"] == "memory"
+        assert ready["slurm_version"] == "memory"
         code, ready = await _call(_api(rig, spool_ok=False), "readyz",
                                   make_mocked_request("GET", "/readyz"))
         assert code == 503 and ready["problems"] == ["spool: disk full"]

@@ -1,44 +1,82 @@
 """The SlurmPort contract, one suite for every backend, run against the real slurmctld.
 
 The scontrol backend runs for real, on every release the session picks (``SYNCD_TEST_SLURM``:
-22.05, 24.11 or 26.05; scripts/test runs all three). The pyslurm parameter is skipped with the
-live reason from ``check_pyslurm``: pyslurm 25.11 builds only against Slurm 25.11, which no Debian
-suite ships (docs/slurm-backends.md, "Why it is not verified here"). It is never replaced by a
-fake.
+22.05, 24.11 or 26.05; scripts/test runs all three), and so does the rest backend against the
+sandbox's real slurmrestd on 24.11 and 26.05 (22.05's serves v0.0.38 only, without node updates).
+pyslurm 25.11 builds only against Slurm 25.11, which no Debian suite ships: its parameter is
+collected only when asked for (``--backends pyslurm``, which ``scripts/test-pyslurm`` passes with
+a running Slurm 25.11: docs/slurm-backends.md), and then a pyslurm that cannot run fails. No
+parameter is ever a skip, and nothing is ever replaced by a fake.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import pytest
 
 from syncd.core.model import Action, ActionKind, BaseState
 from syncd.slurm.errors import InvalidState, Refused, UnknownNode
+from syncd.slurm.parse import parse_gpus, split_fields
 from syncd.slurm.pyslurm_backend import PyslurmPort
-from syncd.slurm.runner import Runner, make_runner
+from syncd.slurm.rest_backend import RestPort, make_rest_port
+from syncd.slurm.runner import make_runner
 from syncd.slurm.scontrol import ScontrolPort
-from syncd.slurm.select import check_pyslurm
+from syncd.slurm.select import PyslurmCheck, check_pyslurm, make_slurm_port
 from tests.fixtures.slurm import SlurmSandbox
 from tests.fixtures.waiting import eventually
 from tests.slurm.kit import kube, policy_for, read_when, reconcile
 
-Port = ScontrolPort | PyslurmPort
+Port = ScontrolPort | PyslurmPort | RestPort
 
 
-@pytest.fixture(params=["scontrol", "pyslurm"])
-async def port(request: pytest.FixtureRequest, slurm: SlurmSandbox) -> Port:
-    settings = slurm.settings(backend=request.param)
-    if request.param == "scontrol":
-        return ScontrolPort(settings)
-    found = await check_pyslurm(settings)
-    if not found.usable:
-        pytest.skip(f"pyslurm backend not runnable here: {found.why}; pyslurm 25.11 needs "
-                    f"Slurm 25.11 and this sandbox runs {slurm.release} "
-                    "(docs/slurm-backends.md)")
-    return PyslurmPort(settings, found.module)
+async def _make(backend: str, slurm: SlurmSandbox) -> Port:
+    if backend == "rest":
+        return await make_rest_port(slurm.rest_settings())
+    if backend == "scontrol-json":
+        port = await make_slurm_port(slurm.settings(backend="scontrol", read_format="json"))
+        assert isinstance(port, ScontrolPort) and port.read_format == "json"
+        return port
+    settings = slurm.settings(backend=backend)
+    if backend == "pyslurm":
+        found = await check_pyslurm(settings)
+        if not found.usable:
+            # Only collected when asked for (scripts/test-pyslurm): then unusable is a failure.
+            pytest.fail(pyslurm_unusable(found, slurm.release), pytrace=False)
+    port = await make_slurm_port(settings)
+    assert isinstance(port, ScontrolPort | PyslurmPort)
+    return port
 
 
-def _runner(port: Port) -> Runner:
-    return port.runner
+def pyslurm_unusable(found: PyslurmCheck, release: str) -> str:
+    return (f"pyslurm backend not usable: {found.why}; pyslurm 25.11 needs Slurm 25.11 and "
+            f"this Slurm is {release} (docs/slurm-backends.md, \"pyslurm\")")
+
+
+@pytest.fixture
+async def port(request: pytest.FixtureRequest, slurm: SlurmSandbox) -> AsyncIterator[Port]:
+    """One backend per parameter, from tests/fixtures/slurm.py ``contract_backends``: only
+    backends that can run are collected (pyslurm only through scripts/test-pyslurm)."""
+    made = await _make(request.param, slurm)
+    yield made
+    await made.close()
+
+
+def _executions(port: Port) -> int:
+    """Every command run and every RPC or HTTP request made through the port."""
+    if isinstance(port, RestPort):
+        return port.client.executions
+    rpcs = sum(port.calls.values()) if isinstance(port, PyslurmPort) else 0
+    return port.runner.executions + rpcs
+
+
+def _writes(port: Port) -> dict[str, int]:
+    if isinstance(port, RestPort):
+        return {k: port.client.calls[k] for k in ("update", "submit", "cancel")}
+    counts = {k: port.runner.calls[k] for k in ("update", "sbatch", "scancel")}
+    if isinstance(port, PyslurmPort):
+        counts["modify"] = port.calls["modify"]
+    return counts
 
 
 def _drain(node: str, reason: str) -> Action:
@@ -54,8 +92,12 @@ async def test_read_every_node(port: Port, slurm: SlurmSandbox) -> None:
     assert set(slurm.nodes) <= set(view.nodes)
     assert view.boot_time
     for name in slurm.nodes:
-        assert view.nodes[name].gres_gpus == 8
-        assert "gpu" in view.nodes[name].available_features
+        fields = split_fields(slurm.node_line(name).strip())
+        assert view.nodes[name].gres_gpus == parse_gpus(fields["Gres"]) > 0
+        assert view.nodes[name].available_features == tuple(
+            fields["AvailableFeatures"].split(","))
+    # The port names the Slurm it talks to (syncd status, /readyz, syncd_slurm_info).
+    assert port.slurm_version.startswith(f"{slurm.release}.")
 
 
 async def test_set_features_on_one_node(port: Port, slurm: SlurmSandbox) -> None:
@@ -114,9 +156,14 @@ HOSTILE_TEXT = [
 @pytest.mark.parametrize("bad", HOSTILE_TEXT)
 async def test_hostile_input_never_reaches_slurm(port: Port, slurm: SlurmSandbox, bad: str) -> None:
     good = slurm.nodes[0]
-    runner = make_runner(slurm.settings())
-    fresh = type(port)(port.settings, runner=runner) if isinstance(port, ScontrolPort) \
-        else PyslurmPort(port.settings, port._ps, runner=runner)
+    fresh: Port
+    if isinstance(port, RestPort):
+        fresh = RestPort(port.settings, port.client)
+        port.client.calls.clear()
+    elif isinstance(port, ScontrolPort):
+        fresh = ScontrolPort(port.settings, runner=make_runner(port.settings))
+    else:
+        fresh = PyslurmPort(port.settings, port._ps, runner=make_runner(port.settings))
     hostile = [
         Action(ActionKind.DRAIN, bad, (bad,), reason="syncd: test"),
         Action(ActionKind.DRAIN, good, (good, bad), reason="syncd: test"),
@@ -130,14 +177,11 @@ async def test_hostile_input_never_reaches_slurm(port: Port, slurm: SlurmSandbox
     for action in hostile:
         with pytest.raises(Refused):
             await fresh.apply(action)
-    # Nothing was executed at the exec seam, and no RPC was made.
-    assert _runner(fresh).executions == 0
-    assert not _runner(fresh).history
-    if isinstance(fresh, PyslurmPort):
-        assert not fresh.calls
+    # Nothing was executed at the exec seam, and no RPC or HTTP request was made.
+    assert _executions(fresh) == 0
     # Positive control: the same seam does record a legitimate command.
     await fresh.apply(Action(ActionKind.SET_FEATURES, good, (good,), features=("gpu",)))
-    assert _runner(fresh).executions + sum(getattr(fresh, "calls", {}).values()) == 1
+    assert _executions(fresh) == 1
 
 
 async def test_planning_again_after_apply_writes_nothing(port: Port, slurm: SlurmSandbox) -> None:
@@ -146,11 +190,10 @@ async def test_planning_again_after_apply_writes_nothing(port: Port, slurm: Slur
     policy = policy_for(n)
     first = await reconcile(port, k8s, policy)
     assert {a.kind for a in first.actions} == {ActionKind.SET_FEATURES, ActionKind.SET_HOLD}
-    writes = ("update", "sbatch", "scancel")
-    before = {k: _runner(port).calls[k] for k in writes}
+    before = _writes(port)
     second = await reconcile(port, k8s, policy, first.memory)
     assert second.actions == ()
-    assert {k: _runner(port).calls[k] for k in writes} == before
+    assert _writes(port) == before
     view = await port.read()
     assert view.nodes[n].hold_gpus == 3
     assert "gpu_avail_5" in view.nodes[n].active_features

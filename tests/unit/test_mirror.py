@@ -55,7 +55,7 @@ def _applied(k: KubeNode, c: MirrorChange) -> KubeNode:
         reason_user="slurm"), "SlurmDown", "slurmctld (node not responding): Not responding"),
     (_s(flags=frozenset({"FAIL"}), reason="bad HBM", reason_user="nhc"), "SlurmFail",
      "nhc: bad HBM"),
-    (_s(state=BaseState.FUTURE), "SlurmFuture", "unknown user: no reason given"),
+    (_s(state=BaseState.FUTURE), "SlurmFuture", "unknown user (no reason text)"),
     (_s(flags=frozenset({"DRAIN", "NOT_RESPONDING"}), reason="NHC: ECC : Not responding",
         reason_user="root"), "SlurmDrain", "root: NHC: ECC"),
 ])
