@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from tests.fixtures.brokers import free_port
+from tests.events.helpers import read_stream
+from tests.fixtures.brokers import Addr, free_port
 
 
 def syncd_config(
@@ -208,3 +209,9 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "syncd", *args], capture_output=True,
                           text=True, env=env, timeout=60, check=False)
+
+
+def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
+    """Every event syncd put on the Redis ``stream``, decoded, in stream order (with the
+    entry fields checked against the event: tests/events/helpers.read_stream)."""
+    return read_stream(addr.redis_url, stream)

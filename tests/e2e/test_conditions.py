@@ -7,18 +7,17 @@ condition is cleared for ``resume_after`` syncd resumes the node. The events tel
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from kubernetes_asyncio import client
 
 from kubesim.client import SimClient
 from syncd.events.schemas import validate_event
-from tests.e2e.kit import Syncd, child_env, new_port, syncd_config
+from tests.e2e.kit import Syncd, child_env, new_port, stream_events, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.slurm import SlurmSandbox, running_sandbox
 from tests.fixtures.waiting import eventually
@@ -48,14 +47,6 @@ def reason(box: SlurmSandbox, node: str) -> str:
     return node_line(box, node).partition("Reason=")[2].rpartition(" [")[0]
 
 
-def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
-    r = redis.Redis(host=addr.host, port=addr.port)
-    try:
-        entries: Any = r.xrange(stream)
-        return [json.loads(f[b"event"]) for _, f in entries]
-    finally:
-        r.close()
-
 
 async def set_condition(api: client.ApiClient, node: str, status: str) -> None:
     """What node-problem-detector does: a strategic merge patch of the status subresource."""
@@ -84,21 +75,31 @@ def start(box: SlurmSandbox, kubeconfig: Path, redis_addr: Addr, stream: str,
     return Syncd.start(cfg, port, tmp / "syncd.log", child_env(box.conf))
 
 
+@asynccontextmanager
+async def synced(box: SlurmSandbox, sim_client: SimClient, kubeconfig: Path, redis_addr: Addr,
+                 stream: str, tmp: Path) -> AsyncIterator[Syncd]:
+    """syncd running on this module's sandbox, its first pass written on every node."""
+    for n in box.nodes:
+        await asyncio.to_thread(box.run, "scontrol", "update", f"NodeName={n}", "State=RESUME",
+                                check=False)
+    await sim_client.pool(len(box.nodes))
+    d = start(box, kubeconfig, redis_addr, stream, tmp)
+    try:
+        await eventually(lambda: d.ready_as(None), within=90, blocking=True, what="syncd ready")
+        await eventually(lambda: all("gpu_avail_8" in node_line(box, n) for n in box.nodes),
+                         blocking=True, within=20, what="the first pass wrote capacity")
+        yield d
+    finally:
+        d.kill()
+
+
 @pytest.mark.slow
 async def test_a_listed_condition_drains_and_resumes_once_cleared(
     box: SlurmSandbox, sim_client: SimClient, sim_kubeconfig: Path, kube_api: client.ApiClient,
     redis_addr: Addr, redis_stream: str, tmp_path: Path,
 ) -> None:
-    for n in box.nodes:
-        await asyncio.to_thread(box.run, "scontrol", "update", f"NodeName={n}", "State=RESUME",
-                                check=False)
-    await sim_client.pool(len(box.nodes))
-    d = start(box, sim_kubeconfig, redis_addr, redis_stream, tmp_path)
-    try:
-        await eventually(lambda: d.ready_as(None), within=90, blocking=True, what="syncd ready")
-        await eventually(lambda: "gpu_avail_8" in node_line(box, NODE), blocking=True,
-                         within=20, what="the first pass wrote capacity", every=0.2)
-
+    async with synced(box, sim_client, sim_kubeconfig, redis_addr, redis_stream,
+                      tmp_path) as d:
         await set_condition(kube_api, NODE, "True")
         await eventually(lambda: drained(box, NODE), blocking=True, within=30,
                          what="the condition drained the node", every=0.2)
@@ -129,8 +130,6 @@ async def test_a_listed_condition_drains_and_resumes_once_cleared(
         assert "kernel deadlock" in drain["data"]["why"]
         for e in stream_events(redis_addr, redis_stream):
             validate_event(e)
-    finally:
-        d.kill()
 
 
 @pytest.mark.slow
@@ -140,15 +139,8 @@ async def test_a_feature_removed_in_slurm_is_put_back_by_the_probe(
 ) -> None:
     """Slurm-side drift with nothing changing in Kubernetes: the probe (every second here)
     reads Slurm in full, sees the capacity feature gone and writes it back."""
-    for n in box.nodes:
-        await asyncio.to_thread(box.run, "scontrol", "update", f"NodeName={n}", "State=RESUME",
-                                check=False)
-    await sim_client.pool(len(box.nodes))
-    d = start(box, sim_kubeconfig, redis_addr, redis_stream, tmp_path)
-    try:
-        await eventually(lambda: d.ready_as(None), within=90, blocking=True, what="syncd ready")
-        await eventually(lambda: all("gpu_avail_8" in node_line(box, n) for n in box.nodes),
-                         blocking=True, within=20, what="the first pass wrote capacity")
+    async with synced(box, sim_client, sim_kubeconfig, redis_addr, redis_stream,
+                      tmp_path) as d:
         probes = d.metric("syncd_reconciles_total", trigger="probe")
         changes = d.metric("syncd_reconciles_total", trigger="change")
         await asyncio.to_thread(box.run, "scontrol", "update", "NodeName=gpu002",
@@ -162,5 +154,3 @@ async def test_a_feature_removed_in_slurm_is_put_back_by_the_probe(
                    if e["type"] == "io.syncd.node.action.v1" and e.get("subject") == "gpu002"
                    and e["data"]["action"] == "set_features"]
         assert repairs and "gpu_avail_8" in repairs[-1]["data"]["features"]
-    finally:
-        d.kill()

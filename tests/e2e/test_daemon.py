@@ -24,12 +24,20 @@ from typing import Any, TypeVar
 import aiohttp
 import aiomqtt
 import pytest
-import redis
 
 from kubesim.client import SimClient
 from kubesim.server import SimServer
 from syncd.events.schemas import validate_event
-from tests.e2e.kit import Syncd, child_env, cli, new_port, outside_address, post, syncd_config
+from tests.e2e.kit import (
+    Syncd,
+    child_env,
+    cli,
+    new_port,
+    outside_address,
+    post,
+    stream_events,
+    syncd_config,
+)
 from tests.fixtures.brokers import Addr
 from tests.fixtures.kube import ADMIN_TOKEN, sim_config
 from tests.fixtures.slurm import REST_SINCE, SlurmSandbox, running_sandbox
@@ -115,14 +123,6 @@ def reset_nodes(box: SlurmSandbox) -> None:
         if drained(box, n):
             box.run("scontrol", "update", f"NodeName={n}", "State=RESUME", check=False)
 
-
-def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
-    r = redis.Redis(host=addr.host, port=addr.port)
-    try:
-        entries: Any = r.xrange(stream)
-        return [json.loads(f[b"event"]) for _, f in entries]
-    finally:
-        r.close()
 
 
 def _runbook_cli(d: Syncd, box: SlurmSandbox) -> None:

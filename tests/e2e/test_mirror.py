@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from kubernetes_asyncio import client
 
 from kubesim.client import SimClient
 from syncd.events.schemas import validate_event
-from tests.e2e.kit import Syncd, child_env, new_port, syncd_config
+from tests.e2e.kit import Syncd, child_env, new_port, stream_events, syncd_config
 from tests.fixtures.brokers import Addr
 from tests.fixtures.slurm import SlurmSandbox, running_sandbox
 from tests.fixtures.waiting import eventually
@@ -43,14 +42,6 @@ def features(box: SlurmSandbox, node: str) -> str:
     return box.run("scontrol", "-o", "show", "node", node).stdout.partition(
         "AvailableFeatures=")[2].split(" ")[0]
 
-
-def stream_events(addr: Addr, stream: str) -> list[dict[str, Any]]:
-    r = redis.Redis(host=addr.host, port=addr.port)
-    try:
-        entries: Any = r.xrange(stream)
-        return [json.loads(f[b"event"]) for _, f in entries]
-    finally:
-        r.close()
 
 
 async def kube_node(api: client.ApiClient, name: str) -> dict[str, Any]:

@@ -6,26 +6,14 @@ made meanwhile reaches Redis afterwards."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import redis
 
 from tests.e2e.stack import daemon_stack
+from tests.events.helpers import read_stream
 from tests.fixtures.brokers import PrivateBroker
 from tests.fixtures.waiting import eventually
-
-
-def _events(url: str, stream: str) -> list[dict[str, Any]]:
-    r = redis.Redis.from_url(url)
-    try:
-        entries: Any = r.xrange(stream)
-        return [json.loads(f[b"event"]) for _, f in entries]
-    finally:
-        r.close()
 
 
 async def test_a_redis_outage_is_shown_counted_logged_once_and_loses_nothing(
@@ -41,7 +29,7 @@ async def test_a_redis_outage_is_shown_counted_logged_once_and_loses_nothing(
                                  capture_output=True, text=True, timeout=30, check=False)
             return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
-        await eventually(lambda: _events(private_redis.url, "ev"), blocking=True,
+        await eventually(lambda: read_stream(private_redis.url, "ev"), blocking=True,
                          what="the first events on Redis")
         private_redis.kill()
         async with st.sim() as sim:
@@ -64,7 +52,7 @@ async def test_a_redis_outage_is_shown_counted_logged_once_and_loses_nothing(
 
         def drain_announced() -> bool:
             return any(e["type"] == "io.syncd.node.action.v1" and e.get("subject") == "gpu002"
-                       and e["data"]["action"] == "drain" for e in _events(private_redis.url,
+                       and e["data"]["action"] == "drain" for e in read_stream(private_redis.url,
                                                                            "ev"))
         await eventually(drain_announced, blocking=True, within=60,
                          what="the drain made during the outage on Redis")

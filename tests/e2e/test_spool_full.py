@@ -5,13 +5,11 @@ event reaches Redis once space returns."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 
+from tests.e2e.kit import stream_events
 from tests.e2e.stack import daemon_stack
 from tests.events.fullfs import SmallFilesystem, small_filesystem
 from tests.fixtures.brokers import Addr
@@ -19,14 +17,6 @@ from tests.fixtures.waiting import eventually
 
 __all__ = ["small_filesystem"]  # the fixture, used by name
 
-
-def _events(addr: Addr, stream: str) -> list[dict[str, Any]]:
-    r = redis.Redis(host=addr.host, port=addr.port)
-    try:
-        entries: Any = r.xrange(stream)
-        return [json.loads(f[b"event"]) for _, f in entries]
-    finally:
-        r.close()
 
 
 @pytest.mark.parametrize("mode", ["continue", "hold"])
@@ -70,6 +60,6 @@ async def test_a_full_spool_fails_readyz_and_slurm_writes_follow_the_setting(
         def announced() -> bool:
             return any(e["type"] == "io.syncd.node.action.v1" and e["subject"] == "gpu002"
                        and e["data"]["action"] == "drain" and e["data"]["outcome"] == "ok"
-                       for e in _events(redis_addr, redis_stream))
+                       for e in stream_events(redis_addr, redis_stream))
         await eventually(announced, blocking=True, within=60,
                          what="the drain's event on Redis after recovery")
