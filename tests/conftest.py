@@ -6,6 +6,7 @@ CI run is reproducible: a failure found locally is fixed and kept as a regressio
 
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -18,3 +19,11 @@ pytest_plugins = [
     "tests.fixtures.brokers",
     "tests.fixtures.asuser",
 ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (scripts/test runs the suite on several workers), tests marked slow
+    go first, so they spread over the workers instead of one of them ending the run alone
+    with a two-minute test. Every worker collects, and must order, the same way."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -50,6 +50,7 @@ def until(check: Callable[[], object], within: float, what: str) -> None:
     eventually_sync(check, within=within, what=what)
 
 
+@pytest.mark.slow
 def test_drain_why_and_resume_take_hostlists_and_several_nodes(stack: Stack) -> None:
     until(lambda: "gpu_avail_8" in state(stack, "gpu008"), 30, "initial sync")
     out = syncd(stack, "drain", "gpu[003-004]", "--reason", "x")
@@ -159,6 +160,7 @@ def _checks_then_summary(text: str) -> None:
     assert lines[at:-1] and all(re.match(r"[a-z_]+: (ok|FAILED): ", c) for c in lines[at:-1])
 
 
+@pytest.mark.slow
 def test_the_cli_says_whether_the_daemon_or_slurm_is_unreachable(stack: Stack) -> None:
     gone = dict(stack.cli_env, SYNCD_URL="http://127.0.0.1:9")
     out = subprocess.run([sys.executable, "-m", "syncd", "status"], capture_output=True,

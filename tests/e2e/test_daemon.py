@@ -213,6 +213,7 @@ async def world(
                  tmp_path)
 
 
+@pytest.mark.slow
 async def test_syncd_reconciles_end_to_end_and_stops_cleanly(world: World) -> None:
     box, sim = world.box, world.sim
     d = world.start("e2e-a", "e2e-single")
@@ -383,6 +384,7 @@ async def test_the_daemon_on_slurmrestd(world: World) -> None:
         d.kill()
 
 
+@pytest.mark.slow
 async def test_leader_election_single_writer_and_takeover(world: World) -> None:
     box, sim = world.box, world.sim
     a = world.start("replica-a", "e2e-ha")
@@ -518,58 +520,59 @@ def open_intents(spool: Path) -> int:
         db.close()
 
 
-async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(world: World) -> None:
-    """Write-ahead events: the daemon is SIGKILLed at a different point of a 4-node drain in
-    each round (before, between and after its Slurm calls: one node per call, 2 calls a second
-    at most); after a restart every drain in Slurm has its action event on Redis."""
+#: Timed kills land anywhere in the pass; the "intent" round kills while an intent is open (its
+#: call waits 2 s for the rate limiter), so one kill always falls between an intent and its
+#: outcome, however loaded the machine. Each round is a test of its own, so they run in parallel.
+KILL_AT: tuple[float | str, ...] = (0.0, 0.3, 0.6, 0.9, 1.5, 4.0, "intent")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", KILL_AT, ids=str)
+async def test_kill_9_at_any_stage_of_a_mass_drain_loses_no_action_event(
+    world: World, kill_at: float | str
+) -> None:
+    """Write-ahead events: the daemon is SIGKILLed at some point of a 4-node drain (before,
+    between or after its Slurm calls: one node per call, 2 calls a second at most); after a
+    restart every drain in Slurm has its action event on Redis."""
     box, sim = world.box, world.sim
     victims = ["gpu001", "gpu002", "gpu003", "gpu004"]
     slow = {"policy.batch_size": 1, "slurm.calls_per_second": 2.0, "slurm.burst": 1,
             "daemon.leader_election.enabled": False, "policy.resume_after": "1s"}
-    recovered = 0
-    # Timed kills land anywhere in the pass; the last round kills while an intent is open
-    # (its call waits 2 s for the rate limiter), so one kill always falls between an intent
-    # and its outcome, however loaded the machine.
-    for i, kill_at in enumerate((0.0, 0.3, 0.6, 0.9, 1.5, 4.0, "intent")):
-        rates = {"slurm.calls_per_second": 0.5} if kill_at == "intent" else {}
-        d = world.start(f"crash{i}", "e2e-crash", {**slow, **rates})
-        try:
-            await until(functools.partial(d.ready_as, None), within=90, what="syncd ready")
-            for n in victims:
-                await sim.cordon(n)
-            if isinstance(kill_at, float):
-                await asyncio.sleep(kill_at)  # the kill lands somewhere in the pass
-            else:
-                spool = world.tmp / f"state-crash{i}" / "spool" / "outbox.sqlite"
-                await until(functools.partial(open_intents, spool), within=40,
-                            what="an open intent")
-        finally:
-            d.kill()
-        again = world.start(f"crash{i}", "e2e-crash", slow)  # same state dir and spool
-        try:
-            await until(functools.partial(again.ready_as, None), within=90,
-                        what="syncd ready again")
+    rates = {"slurm.calls_per_second": 0.5} if kill_at == "intent" else {}
+    d = world.start("crash", "e2e-crash", {**slow, **rates})
+    try:
+        await until(functools.partial(d.ready_as, None), within=90, what="syncd ready")
+        for n in victims:
+            await sim.cordon(n)
+        if isinstance(kill_at, float):
+            await asyncio.sleep(kill_at)  # the kill lands somewhere in the pass
+        else:
+            spool = world.tmp / "state-crash" / "spool" / "outbox.sqlite"
+            await until(functools.partial(open_intents, spool), within=40,
+                        what="an open intent")
+    finally:
+        d.kill()
+    again = world.start("crash", "e2e-crash", slow)  # same state dir and spool
+    try:
+        await until(functools.partial(again.ready_as, None), within=90,
+                    what="syncd ready again")
 
-            def announced() -> bool:
-                mine = {n for n in victims
-                        if "syncd: k8s node cordoned #" in node_fields(box, n).get("_line", "")}
-                seen = {e["subject"] for e in world.events()
-                        if e["type"] == "io.syncd.node.action.v1"
-                        and e["data"]["action"] == "drain"
-                        and e["data"]["outcome"] in ("ok", "recovered")}
-                return mine == set(victims) and mine <= seen
-            await until(announced, within=40, what=f"every drain announced (kill at {kill_at})")
-            recovered += sum(1 for e in world.events()
-                             if e["type"] == "io.syncd.node.action.v1"
-                             and e["data"]["outcome"] in ("recovered", "not_applied"))
-            for n in victims:
-                await sim.cordon(n, False)
-            await until(lambda: not any(drained(box, n) for n in victims), within=40,
-                        what="resumed for the next round")
-        finally:
-            again.kill()
-        for e in world.events():
-            validate_event(e)
-    # the "intent" round's kill fell between an intent and its outcome (resolved at restart as
-    # recovered, or not_applied and then drained again)
-    assert recovered >= 1
+        def announced() -> bool:
+            mine = {n for n in victims
+                    if "syncd: k8s node cordoned #" in node_fields(box, n).get("_line", "")}
+            seen = {e["subject"] for e in world.events()
+                    if e["type"] == "io.syncd.node.action.v1"
+                    and e["data"]["action"] == "drain"
+                    and e["data"]["outcome"] in ("ok", "recovered")}
+            return mine == set(victims) and mine <= seen
+        await until(announced, within=40, what=f"every drain announced (kill at {kill_at})")
+    finally:
+        again.kill()
+    events = world.events()
+    for e in events:
+        validate_event(e)
+    if kill_at == "intent":
+        # the kill fell between an intent and its outcome: resolved at the restart as
+        # recovered, or not_applied and then drained again
+        assert any(e["type"] == "io.syncd.node.action.v1"
+                   and e["data"]["outcome"] in ("recovered", "not_applied") for e in events)

@@ -161,6 +161,7 @@ async def test_dashboard_queries_return_data_and_rules_evaluate(
     assert prom.firing() - {"SyncdReconcileSlow"} == set()
 
 
+@pytest.mark.slow
 async def test_breaker_open_fires(stack: Stack, prom: Prometheus) -> None:
     down = ["gpu005", "gpu006", "gpu007", "gpu008"]
     async with stack.sim() as sim:
@@ -182,6 +183,7 @@ async def test_breaker_open_fires(stack: Stack, prom: Prometheus) -> None:
                 what="SyncdBreakerOpen to resolve after the reset")
 
 
+@pytest.mark.slow
 async def test_outbox_backlog_growing_fires_while_redis_is_down(
     stack: Stack, prom: Prometheus, redis_box: PrivateBroker
 ) -> None:
@@ -214,6 +216,7 @@ async def test_outbox_backlog_growing_fires_while_redis_is_down(
                 what="SyncdOutboxBacklogGrowing to resolve")
 
 
+@pytest.mark.slow
 async def test_slurm_unreachable_fires(stack: Stack, prom: Prometheus) -> None:
     await asyncio.to_thread(stop_ctld, stack.box)
     try:

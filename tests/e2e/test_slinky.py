@@ -92,6 +92,7 @@ def _why(d: Syncd, node: str) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 async def test_syncd_in_pod_mode_on_a_slinky_cluster(
     box: SlurmSandbox, world: tuple[SimClient, Path], tmp_path: Path, redis_addr: Addr,
     redis_stream: str, mqtt_addr: Addr, mqtt_prefix: str,

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.events.helpers import MqttCollector, read_stream, reaper, stream_len
 from tests.fixtures.brokers import Addr
 from tests.fixtures.waiting import eventually
@@ -29,6 +31,7 @@ async def start(spool: Path, redis: Addr, stream: str, mqtt: Addr, prefix: str,
     )
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_delivery_then_restart_delivers_the_rest_without_gap(
     redis_addr: Addr, redis_stream: str, mqtt_addr: Addr, mqtt_prefix: str, tmp_path: Path,
     reaper: list[asyncio.subprocess.Process],

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import yaml
 
@@ -89,6 +90,7 @@ def _seqs(*runs: subprocess.CompletedProcess[str]) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 async def test_count_runs_then_from_start_print_every_event_once_in_order(
     redis_addr: Addr, redis_stream: str, tmp_path: Path
 ) -> None:

@@ -107,6 +107,7 @@ async def test_slurmctlds_drains_and_outages_after_a_resume_are_not_syncds(
         await _heal(box, port)
 
 
+@pytest.mark.slow
 async def test_two_slurmd_outages_after_a_resume_are_not_syncds(
     box: SlurmSandbox, tmp_path: Path,
 ) -> None:

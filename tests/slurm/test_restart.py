@@ -46,6 +46,7 @@ async def test_restart_resets_features_and_next_plan_reapplies(slurm: SlurmSandb
     await reconcile(port, kube({n: 0}), policy, second.memory)
 
 
+@pytest.mark.slow
 async def test_stopped_slurmctld_gives_unreachable_then_recovers(slurm: SlurmSandbox) -> None:
     n = slurm.nodes[3]
     port = ScontrolPort(slurm.settings(retries=1))

@@ -47,8 +47,9 @@ def slurmctlds(box: SlurmSandbox) -> list[int]:
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> Iterator[SlurmSandbox]:
-    with running_sandbox(tmp_path / "box", nodes=2) as b:
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmSandbox]:
+    # Short: a job's step socket lives under DIR (scripts/slurm-sandbox refuses a deep DIR).
+    with running_sandbox(tmp_path_factory.mktemp("box"), nodes=2) as b:
         yield b
 
 
@@ -56,6 +57,7 @@ def _read_pid(path: Path) -> int:
     return int(path.read_text().strip())
 
 
+@pytest.mark.slow
 async def test_stop_kills_our_jobs_and_spares_everyone_else(box: SlurmSandbox) -> None:
     d = box.dir
     # Bystanders whose environment names the sandbox: a user's shell with SLURM_CONF exported,
@@ -122,10 +124,21 @@ def test_wrappers_run_the_sandbox_release(box: SlurmSandbox) -> None:
     assert elsewhere.stdout.split() == list(box.nodes)
 
 
-def test_stop_leaves_no_mount_point_behind(tmp_path: Path) -> None:
+def test_a_dir_too_deep_for_the_step_sockets_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Otherwise slurmd starts, and every job then fails to launch, its step socket path over
+    the 108 bytes a Unix socket has."""
+    deep = tmp_path / ("d" * 60)
+    out = subprocess.run([SCRIPT, "start", str(deep), "--nodes", "2"], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode != 0
+    assert "DIR is too long" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not (deep / "run").exists()
+
+
+def test_stop_leaves_no_mount_point_behind(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A chroot sandbox makes DIR's mount point inside the shared chroot and removes it again;
     the host's release needs none. Either way nothing of the sandbox stays mounted."""
-    box = start_sandbox(tmp_path / "box", nodes=1)
+    box = start_sandbox(tmp_path_factory.mktemp("box"), nodes=1)
     root = (box.dir / "etc" / "shape").read_text().split()[6:]
     made = box.dir / "run" / "mountpoints"
     try:
@@ -157,8 +170,10 @@ def _http(url: str, token: str, body: dict[str, object] | None = None) -> dict[s
     return data
 
 
-def test_rest_serves_nodes_and_drains_with_a_jwt(tmp_path: Path) -> None:
-    with running_sandbox(tmp_path / "rest", nodes=1, rest=True) as box:
+def test_rest_serves_nodes_and_drains_with_a_jwt(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with running_sandbox(tmp_path_factory.mktemp("rest"), nodes=1, rest=True) as box:
         assert box.rest_url.startswith("http://127.0.0.1:")
         token = box.run("scontrol", "token", "username=root", "lifespan=600").stdout
         jwt = token.strip().removeprefix("SLURM_JWT=")

@@ -59,6 +59,7 @@ def test_status_and_stop_find_every_daemon(ghostbox: SlurmSandbox) -> None:
     assert f"slurmd {REAL}/{REAL}" in ghostbox.script("status")
 
 
+@pytest.mark.slow
 async def test_unresponsive_nodes_are_drained_and_come_back_drained(
     ghostbox: SlurmSandbox,
 ) -> None:
