@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+
+import pytest
 
 from tests.e2e.stack import daemon_stack
 from tests.events.helpers import read_stream
@@ -17,10 +18,11 @@ from tests.fixtures.waiting import eventually
 
 
 async def test_a_redis_outage_is_shown_counted_logged_once_and_loses_nothing(
-    tmp_path: Path, private_redis: PrivateBroker,
+    tmp_path_factory: pytest.TempPathFactory, private_redis: PrivateBroker,
 ) -> None:
     overrides = {"events.retry_max": "1s"}
-    with daemon_stack(tmp_path, nodes=4, redis_url=private_redis.url, stream="ev",
+    tmp = tmp_path_factory.mktemp("sinkout")  # short: the sandbox's step sockets
+    with daemon_stack(tmp, nodes=4, redis_url=private_redis.url, stream="ev",
                       overrides=overrides) as st:
         d = st.daemon
 

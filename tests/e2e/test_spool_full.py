@@ -5,8 +5,6 @@ event reaches Redis once space returns."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.kit import stream_events
@@ -21,12 +19,13 @@ __all__ = ["small_filesystem"]  # the fixture, used by name
 
 @pytest.mark.parametrize("mode", ["continue", "hold"])
 async def test_a_full_spool_fails_readyz_and_slurm_writes_follow_the_setting(
-    tmp_path: Path, small_filesystem: SmallFilesystem, redis_addr: Addr, redis_stream: str,
-    mode: str,
+    tmp_path_factory: pytest.TempPathFactory, small_filesystem: SmallFilesystem,
+    redis_addr: Addr, redis_stream: str, mode: str,
 ) -> None:
     overrides = {"events.spool_dir": str(small_filesystem.path / "spool"),
                  "events.on_spool_failure": mode, "events.mqtt.enabled": False}
-    with daemon_stack(tmp_path, nodes=4, redis_url=redis_addr.redis_url, stream=redis_stream,
+    tmp = tmp_path_factory.mktemp("spoolfull")  # short: the sandbox's step sockets
+    with daemon_stack(tmp, nodes=4, redis_url=redis_addr.redis_url, stream=redis_stream,
                       overrides=overrides) as st:
         d, box = st.daemon, st.box
 
