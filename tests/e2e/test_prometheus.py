@@ -194,16 +194,20 @@ async def test_outbox_backlog_growing_fires_while_redis_is_down(
         async with stack.sim() as sim:
             n = 0
 
-            # Events keep coming (a pod starts on a node, another ends): the backlog grows.
+            # Events keep coming: a GPU pod starts on a node, then ends, then one starts on the
+            # next node... Each step changes a node's free GPUs, half a second after the last
+            # (a start and an end together could fall into one pass and change nothing).
             async def churned_until_firing() -> bool:
                 nonlocal n
                 if {"SyncdOutboxBacklogGrowing", "SyncdOutboxSinkDown"} <= await \
                         asyncio.to_thread(prom.firing):
                     return True
-                await sim.start_pods([{"name": f"burst-{n}", "node": f"gpu00{1 + n % 4}",
-                                       "gpus": 1, "namespace": "ml"}])
-                if n >= 4:
-                    await sim.finish_pod("ml", f"burst-{n - 4}")
+                pod = f"burst-{n // 2}"
+                if n % 2 == 0:
+                    await sim.start_pods([{"name": pod, "node": f"gpu00{1 + n // 2 % 4}",
+                                           "gpus": 1, "namespace": "ml"}])
+                else:
+                    await sim.finish_pod("ml", pod)
                 n += 1
                 return False
             await eventually(churned_until_firing, within=90, every=0.5,
