@@ -14,7 +14,7 @@ from syncd.slurm.rest_backend import RestPort
 from syncd.slurm.scontrol import ScontrolPort
 from syncd.slurm.select import check_pyslurm, make_slurm_port
 from syncd.slurm.selftest import attempt_for
-from tests.fixtures.slurm import REST_SINCE, SlurmSandbox
+from tests.fixtures.slurm import RELEASES, REST_SINCE, SlurmSandbox, sandbox_release
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +134,17 @@ async def test_json_reads_where_scontrol_has_json(slurm: SlurmSandbox) -> None:
     assert set(slurm.nodes) <= set((await port.read()).nodes)
     auto = await make_slurm_port(slurm.settings(backend="scontrol"))
     assert isinstance(auto, ScontrolPort) and auto.read_format == "text"
+
+
+def test_the_sandbox_runs_the_release_the_session_was_asked_for(
+    slurm: SlurmSandbox, request: pytest.FixtureRequest
+) -> None:
+    """Every worker of a pytest-xdist run (scripts/test) runs the release asked for with
+    SYNCD_TEST_SLURM or --slurm: slurmctld itself says which one it is."""
+    asked = (request.config.getoption("--slurm") or os.environ.get("PYTEST_SYNCD_TEST_SLURM")
+             or sandbox_release())
+    assert sandbox_release() == asked
+    out = slurm.run("scontrol", "--version").stdout.split()
+    assert out[0] in ("slurm", "slurm-wlm"), out  # Debian names its build slurm-wlm
+    if asked in RELEASES and not slurm.external_conf:  # "host" or an external one: any release
+        assert out[1].startswith(f"{asked}."), out
