@@ -5,6 +5,8 @@ CI run is reproducible: a failure found locally is fixed and kept as a regressio
 """
 
 import os
+import signal
+from types import FrameType
 
 import pytest
 from hypothesis import settings
@@ -12,6 +14,17 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A run stopped by SIGTERM (`timeout`, CI cancelling a job) ends like Ctrl-C: pytest then runs
+# the fixtures' teardown, so no sandbox's slurmctld and slurmd outlive it (they did: seven
+# sandboxes of `timeout 300 pytest` runs were found still running).
+signal.signal(signal.SIGTERM, _interrupt)
 
 pytest_plugins = [
     "tests.fixtures.slurm",
