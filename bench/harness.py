@@ -130,11 +130,19 @@ class Expect:
     t0: float
     kind: str = ""
     seen_at: float | None = None
+    #: wall-clock start (``time.time()`` beside ``t0``) and when slurmctld logged the update
+    wall0: float = 0.0
+    applied_wall: float | None = None
 
     @property
     def latency(self) -> float:
         assert self.seen_at is not None
         return self.seen_at - self.t0
+
+    @property
+    def applied(self) -> float:
+        assert self.applied_wall is not None
+        return self.applied_wall - self.wall0
 
 
 class SlurmObserver:
@@ -161,8 +169,9 @@ class SlurmObserver:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def expect(self, node: str, want: str, t0: float, kind: str = "") -> Expect:
-        e = Expect(node, want, t0, kind)
+    def expect(self, node: str, want: str, t0: float, kind: str = "",
+               wall0: float = 0.0) -> Expect:
+        e = Expect(node, want, t0, kind, wall0=wall0)
         self.pending.setdefault(node, []).append(e)
         self._wake.set()
         return e

@@ -96,7 +96,10 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
     add("first full sync baseline", lambda r: f"{r['baseline']['first_sync']['seconds']:.1f} s "
         f"({r['baseline']['first_sync']['slurm_writes']} update calls)")
     for who in ("syncd", "baseline"):
-        add(f"**latency** {who} p50 / p95 / p99", lambda r, w=who: " / ".join(
+        add(f"**change -> applied** {who} p50 / p95 / p99 (slurmctld log)",
+            lambda r, w=who: " / ".join(ms(r[w]["latency"].get("applied", {}).get(k))
+                                        for k in ("p50", "p95", "p99")))
+        add(f"**change -> visible** {who} p50 / p95 / p99 (observer)", lambda r, w=who: " / ".join(
             ms(r[w]["latency"][k]) for k in ("p50", "p95", "p99")))
         add(f"latency {who} mean (NotReady / GPUs)", lambda r, w=who: (
             f"{ms(r[w]['latency']['mean'])} ({ms(r[w]['latency'].get('mean_notready'))} / "

@@ -17,10 +17,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import slurmlog
 from bench.harness import (
     Child,
     Expect,
@@ -75,6 +77,10 @@ def pct(values: list[float], p: float) -> float:
 def latency_stats(items: list[Expect]) -> Result:
     lat = [e.latency for e in items if e.seen_at is not None]
     out: Result = {"n": len(items), "seen": len(lat)}
+    got = [e.applied for e in items if e.applied_wall is not None]
+    if got:
+        out["applied"] = {"n": len(got), "mean": statistics.fmean(got), "p50": pct(got, 50),
+                          "p95": pct(got, 95), "p99": pct(got, 99), "max": max(got)}
     if lat:
         out.update(mean=statistics.fmean(lat), p50=pct(lat, 50), p95=pct(lat, 95),
                    p99=pct(lat, 99), max=max(lat))
@@ -91,6 +97,21 @@ def first_sync_expects(obs: SlurmObserver, cluster: Cluster, t0: float) -> list[
 
 def done_at(items: list[Expect]) -> float:
     return max((e.seen_at or float("nan")) for e in items)
+
+
+async def applied_clock(box: Sandbox,
+                        run: Callable[[], Awaitable[list[Expect]]]) -> list[Expect]:
+    """Runs ``run`` with slurmctld logging feature updates (debug2), then stamps what it
+    returns with when slurmctld applied each change (bench/slurmlog.py)."""
+    log = box.dir / "log" / "slurmctld.log"
+    await asyncio.to_thread(box.scontrol, "setdebug", "debug2")
+    offset = log.stat().st_size
+    try:
+        items = await run()
+    finally:
+        await asyncio.to_thread(box.scontrol, "setdebug", "info")
+    slurmlog.stamp(items, await asyncio.to_thread(slurmlog.read_from, log, offset))
+    return items
 
 
 # --- a world ---------------------------------------------------------------------------------
@@ -216,7 +237,8 @@ class SyncdRun:
             return items
 
         t0 = time.monotonic()
-        items = await with_churn(self.cluster, k.churn_rate, body)
+        items = await applied_clock(
+            self.world.box, lambda: with_churn(self.cluster, k.churn_rate, body))
         if spy is not None:
             await asyncio.to_thread(spy.proc.wait, 60)
         m1, u1 = sd.metrics(), usage(sd.pid)
@@ -441,7 +463,8 @@ class BaselineRun:
             await obs.wait(items, 2 * k.interval + 300)
             return items
 
-        items = await with_churn(self.cluster, k.churn_rate, body)
+        items = await applied_clock(
+            self.world.box, lambda: with_churn(self.cluster, k.churn_rate, body))
         res = latency_stats(items)
         res.update(cpu=usage(bl.pid).cpu - u0.cpu, span=span)
         self.out["latency"] = res

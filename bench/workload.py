@@ -79,14 +79,14 @@ class Cluster:
     # --- changes ---------------------------------------------------------------------------
 
     async def change(self, obs: SlurmObserver, node: str, kind: str, tag: str) -> Expect:
-        t0 = time.monotonic()
+        t0, wall0 = time.monotonic(), time.time()
         if kind == "notready":
             await self.sim.set_ready(node, False)
-            return obs.expect(node, "DRAIN", t0, kind)
+            return obs.expect(node, "DRAIN", t0, kind, wall0)
         await self.sim.start_pods([{"name": f"take-{tag}-{node}", "node": node,
                                     "namespace": "jobs", "gpus": 2}])
         self.avail[node] = 0
-        return obs.expect(node, "gpu_avail_0", t0, kind)
+        return obs.expect(node, "gpu_avail_0", t0, kind, wall0)
 
     async def spread(self, obs: SlurmObserver, changes: list[tuple[str, str]], span: float,
                      tag: str, seed: int = 11) -> list[Expect]:

@@ -1,0 +1,44 @@
+"""The benchmark's "applied" clock reads slurmctld's own log: a real slurmctld must log the
+updates syncd makes (features only at debug2) in a form bench/slurmlog.py understands."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bench.harness import Expect, Sandbox
+from bench.runs import applied_clock
+
+
+def test_applied_times_come_from_slurmctlds_log(tmp_path: Path) -> None:
+    box = Sandbox.start(tmp_path / "slurm", 4, 1)
+    try:
+        names = [f"gpu{i:03d}" for i in range(1, 5)]
+
+        async def run() -> list[Expect]:
+            wall0 = time.time()
+            items = [Expect(n, "gpu_avail_3", 0.0, wall0=wall0) for n in names[1:]]
+            items.append(Expect(names[0], "DRAIN", 0.0, wall0=wall0))
+            await asyncio.to_thread(box.scontrol, "update", "NodeName=gpu[002-004]",
+                                    "AvailableFeatures=gpu,gpu_avail_3",
+                                    "ActiveFeatures=gpu,gpu_avail_3")
+            await asyncio.to_thread(box.scontrol, "update", "NodeName=gpu001",
+                                    "State=DRAIN", "Reason=bench")
+            # a change that never happens stays unstamped
+            items.append(Expect(names[1], "gpu_avail_7", 0.0, wall0=wall0))
+            return items
+
+        before = time.time()
+        items = asyncio.run(applied_clock(box, run))
+        after = time.time()
+        stamped = [e for e in items if e.applied_wall is not None]
+        assert [e.node for e in stamped] == [*names[1:], names[0]]
+        for e in stamped:
+            assert e.applied_wall is not None
+            assert before - 0.001 <= e.applied_wall <= after, e
+        assert items[-1].applied_wall is None
+        # the level goes back to info afterwards: the rest of the benchmark is unchanged
+        assert "info" in box.scontrol("show", "config").split("SlurmctldDebug")[1].split("\n")[0]
+    finally:
+        box.stop()
