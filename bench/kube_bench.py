@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import plots
 from kubesim.client import SimClient
 from kubesim.server import kubeconfig_text, start_sim_process
 from syncd.core.policy import Policy
@@ -127,10 +128,14 @@ def main() -> None:
     p.add_argument("--pods", type=int, default=100_000)
     p.add_argument("--page", type=int, default=KubeSettings().list_page_size)
     p.add_argument("--sizes", default="", help="comma-separated node counts: the growth table")
+    p.add_argument("--plot", default="", help="with --sizes: write the growth plot (SVG) here")
     args = p.parse_args()
     if args.sizes:
         rows = growth([int(n) for n in args.sizes.split(",")], args.page)
         print(growth_table(rows))
+        if args.plot:
+            Path(args.plot).write_text(plots.growth(
+                rows, "First sync (list + watch, decoded) and peak RSS against cluster size"))
         return
     print(json.dumps(asyncio.run(bench(args.nodes, args.pods, args.page)), indent=2))
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from bench import plots
+
 R = dict[str, Any]
 
 
@@ -148,10 +150,40 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
     add("wall time of this size", lambda r: f"{r['wall_seconds']:.0f} s "
         f"(2 sandboxes {r['setup']['sandbox']:.0f} s, 2 simulated clusters "
         f"{r['setup']['simulator']:.0f} s, the runs side by side {r['setup']['runs']:.0f} s)")
-    lines.append("")
+    lines += ["", f"![Kubernetes change -> in Slurm, {results[-1]['nodes']:,} nodes: syncd "
+              "against the polling baseline](latency-cdf.svg)" if results else "", ""]
     lines += goals(results)
     lines.append(NOTES)
     return "\n".join(lines) + "\n"
+
+
+#: Headings this module writes; any other section of an existing RESULTS.md was written by
+#: another benchmark (requeue, first-sync growth, events) and is kept on a re-render.
+OWN_SECTIONS = ("## Goals", "## How it is measured")
+
+
+def keep_other_sections(generated: str, existing: str) -> str:
+    """``generated``, followed by the sections of ``existing`` that this module did not write."""
+    kept: list[str] = []
+    keeping = False
+    for line in existing.splitlines():
+        if line.startswith("## "):
+            keeping = not line.startswith(OWN_SECTIONS)
+        if keeping:
+            kept.append(line)
+    return generated if not kept else generated.rstrip("\n") + "\n\n" + "\n".join(kept) + "\n"
+
+
+def latency_plot(results: list[R]) -> str:
+    """The CDF of the largest size: change -> applied and -> visible, syncd and baseline."""
+    big = results[-1]
+    series: dict[str, list[float]] = {}
+    for who in ("syncd", "baseline"):
+        samples = ((big.get(who) or {}).get("latency") or {}).get("samples") or {}
+        series[f"{who}: applied (slurmctld log)"] = samples.get("applied", [])
+        series[f"{who}: visible (observer)"] = samples.get("visible", [])
+    return plots.latency_cdf(series, f"Kubernetes change -> Slurm at {big['nodes']:,} nodes "
+                                     f"/ {big['pods']:,} pods, with churn")
 
 
 def goals(results: list[R]) -> list[str]:
@@ -211,6 +243,12 @@ NOTES = """## How it is measured
   time is taken before its API call; its visibility when the answer arrived (an upper bound).
   The baseline's observer reads only while a poll runs and once after it ends: nothing else
   writes to the baseline's Slurm, and the reads would otherwise cost CPU during syncd's phases.
+- **Applied** means slurmctld applied the update, by its own log: the update lines carry
+  millisecond timestamps (feature updates are logged only at `debug2`, so the benchmark runs
+  `scontrol setdebug debug2` for the latency runs and `info` again after; bench/slurmlog.py),
+  set against the wall-clock time taken beside the change's start. It has no observer delay;
+  it is the number to compare with a latency goal. `latency-cdf.svg` beside this file shows
+  both distributions, syncd's and the baseline's, for the largest size.
 - **First full sync**: from spawning the process to every node showing its `gpu_avail_N`.
 - **Latency**: 200 changes, every 5th a node going NotReady (expect DRAIN), the rest a 2-GPU
   pod starting (expect `gpu_avail_0`), with 10 pod replacements per second (every other one a

@@ -78,6 +78,8 @@ def latency_stats(items: list[Expect]) -> Result:
     lat = [e.latency for e in items if e.seen_at is not None]
     out: Result = {"n": len(items), "seen": len(lat)}
     got = [e.applied for e in items if e.applied_wall is not None]
+    # every change, for the distribution plot (bench/plots.py)
+    out["samples"] = {"applied": got, "visible": lat}
     if got:
         out["applied"] = {"n": len(got), "mean": statistics.fmean(got), "p50": pct(got, 50),
                           "p95": pct(got, 95), "p99": pct(got, 99), "max": max(got)}

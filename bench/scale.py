@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Sandbox, sim_process
-from bench.report import render, summary
+from bench.report import keep_other_sections, latency_plot, render, summary
 from bench.runs import Knobs, World, side_by_side
 from bench.workload import CPU_PODS, GPU_PODS, Cluster
 from kubesim.client import SimClient
@@ -120,6 +120,18 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     return out
 
 
+def write_results(out: Path, results: list[dict[str, Any]], wall: float,
+                  argv: list[str] | None) -> None:
+    """RESULTS.md (keeping the sections other benchmarks wrote into it) and, beside it, the
+    latency distribution of the largest size (latency-cdf.svg)."""
+    text = render(results, wall, argv)
+    if out.exists():
+        text = keep_other_sections(text, out.read_text())
+    out.write_text(text)
+    if results:
+        (out.parent / "latency-cdf.svg").write_text(latency_plot(results))
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -143,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args.profile = Path(args.profile).resolve() if args.profile else None
     if args.render:
         data = json.loads(Path(args.render).read_text())
-        Path(args.out or "bench/RESULTS.md").write_text(
-            render(data["results"], data["wall"], data["argv"]))
+        write_results(Path(args.out or "bench/RESULTS.md"), data["results"], data["wall"],
+                      data["argv"])
         return 0
     started = time.monotonic()
     # SIGTERM unwinds like Ctrl-C, so every sandbox, process and Redis stream is cleaned up.
@@ -156,6 +168,6 @@ def main(argv: list[str] | None = None) -> int:
             {"results": results, "wall": wall, "argv": argv if argv is not None else sys.argv[1:]},
             indent=1, default=str))
     if args.out and not args.no_baseline:
-        Path(args.out).write_text(render(results, wall, argv))
+        write_results(Path(args.out), results, wall, argv)
     print(f"total wall time {wall:.0f} s")
     return 0

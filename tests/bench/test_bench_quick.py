@@ -31,12 +31,22 @@ def test_quick_benchmark(tmp_path: Path, redis_addr: Addr) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     (result,) = json.loads(raw.read_text())["results"]
+    # the distribution plot beside RESULTS.md: four curves (syncd and baseline, applied and
+    # visible), and RESULTS.md shows it
+    svg = (tmp_path / "latency-cdf.svg").read_text()
+    assert svg.count("<polyline") == 4 and "baseline: applied" in svg
+    assert "](latency-cdf.svg)" in out.read_text()
     for who in ("syncd", "baseline"):
         r = result[who]
         lat = r["latency"]
         assert lat["n"] >= 40 and lat["seen"] == lat["n"], (who, lat)
         for key in ("p50", "p95", "p99", "mean"):
             assert math.isfinite(lat[key]) and lat[key] > 0, (who, key, lat)
+        # the honest clock: every change found applied in slurmctld's log, never after it
+        # became visible to the observer
+        applied = lat["applied"]
+        assert applied["n"] == lat["n"], (who, applied)
+        assert 0 < applied["p50"] <= lat["p50"] and applied["max"] <= lat["max"], (who, lat)
         assert r["first_sync"]["seconds"] > 0, who
         assert r["mass"]["all_drained"], (who, r["mass"])
         assert r["usage"]["peak_rss_mb"] > 0 and r["usage"]["cpu"] > 0, who

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
+
+import pytest
 
 from bench.harness import Expect, Sandbox
 from bench.runs import applied_clock
 
 
-def test_applied_times_come_from_slurmctlds_log(tmp_path: Path) -> None:
-    box = Sandbox.start(tmp_path / "slurm", 4, 1)
+def test_applied_times_come_from_slurmctlds_log(tmp_path_factory: pytest.TempPathFactory) -> None:
+    box = Sandbox.start(tmp_path_factory.mktemp("slurmlog"), 4, 1)
     try:
         names = [f"gpu{i:03d}" for i in range(1, 5)]
 
