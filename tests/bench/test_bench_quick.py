@@ -31,8 +31,8 @@ def test_quick_benchmark(tmp_path: Path, redis_addr: Addr) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     (result,) = json.loads(raw.read_text())["results"]
-    # the distribution plot beside RESULTS.md: four curves (syncd and baseline, applied and
-    # visible), and RESULTS.md shows it
+    # the distribution plot beside the Markdown results: four curves (syncd and baseline,
+    # applied and visible), and the results page shows it
     svg = (tmp_path / "latency-cdf.svg").read_text()
     assert svg.count("<polyline") == 4 and "baseline: applied" in svg
     assert "](latency-cdf.svg)" in out.read_text()
