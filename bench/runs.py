@@ -74,6 +74,11 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
+def distribution(values: list[float]) -> Result:
+    return {"mean": statistics.fmean(values), "p50": pct(values, 50), "p95": pct(values, 95),
+            "p99": pct(values, 99), "max": max(values)}
+
+
 def latency_stats(items: list[Expect]) -> Result:
     lat = [e.latency for e in items if e.seen_at is not None]
     out: Result = {"n": len(items), "seen": len(lat)}
@@ -81,11 +86,9 @@ def latency_stats(items: list[Expect]) -> Result:
     # every change, for the distribution plot (bench/plots.py)
     out["samples"] = {"applied": got, "visible": lat}
     if got:
-        out["applied"] = {"n": len(got), "mean": statistics.fmean(got), "p50": pct(got, 50),
-                          "p95": pct(got, 95), "p99": pct(got, 99), "max": max(got)}
+        out["applied"] = {"n": len(got), **distribution(got)}
     if lat:
-        out.update(mean=statistics.fmean(lat), p50=pct(lat, 50), p95=pct(lat, 95),
-                   p99=pct(lat, 99), max=max(lat))
+        out.update(distribution(lat))
         for kind in ("notready", "gpus"):
             k = [e.latency for e in items if e.kind == kind and e.seen_at is not None]
             if k:
@@ -101,17 +104,27 @@ def done_at(items: list[Expect]) -> float:
     return max((e.seen_at or float("nan")) for e in items)
 
 
+def debug_level(box: Sandbox) -> str:
+    """slurmctld's log level now (``SlurmctldDebug`` of ``scontrol show config``)."""
+    for line in box.scontrol("show", "config").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "SlurmctldDebug":
+            return value.strip()
+    raise RuntimeError("scontrol show config names no SlurmctldDebug")
+
+
 async def applied_clock(box: Sandbox,
                         run: Callable[[], Awaitable[list[Expect]]]) -> list[Expect]:
     """Runs ``run`` with slurmctld logging feature updates (debug2), then stamps what it
     returns with when slurmctld applied each change (bench/slurmlog.py)."""
     log = box.dir / "log" / "slurmctld.log"
+    level = await asyncio.to_thread(debug_level, box)
     await asyncio.to_thread(box.scontrol, "setdebug", "debug2")
     offset = log.stat().st_size
     try:
         items = await run()
     finally:
-        await asyncio.to_thread(box.scontrol, "setdebug", "info")
+        await asyncio.to_thread(box.scontrol, "setdebug", level)
     slurmlog.stamp(items, await asyncio.to_thread(slurmlog.read_from, log, offset))
     return items
 

@@ -16,7 +16,6 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
