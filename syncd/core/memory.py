@@ -116,6 +116,14 @@ class Memory:
     feature_templates: tuple[str, ...] = ()
     settled: Mapping[str, tuple[KubeNode | None, SlurmNode]] = field(default_factory=dict)
     settled_policy: object = None
+    #: What an incremental plan needs besides ``settled`` (None until a full plan made it):
+    #: the Slurm names the last plan left unsettled (timers, pending writes, contested
+    #: names), which every plan looks at again; how many Slurm nodes it planned over and how
+    #: many of them are managed; how many nodes are drifted. Caches too, never persisted.
+    watch: frozenset[str] | None = None
+    planned_size: int = -1
+    managed_count: int = 0
+    drifted: int = 0
 
     def node(self, name: str) -> NodeMemory:
         return self.nodes.get(name, EMPTY_NODE)

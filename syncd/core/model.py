@@ -135,6 +135,30 @@ class SlurmNode:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeMark:
+    """The part of a Slurm node that says who has it out of service: its state and reason.
+
+    A state write (drain, down, resume) planned on the last Slurm view is made only when a
+    cheap read of this part still agrees with that view (:meth:`SlurmPort.read_marks`), so an
+    operator's drain made since the view was read is never overwritten or lifted.
+    """
+
+    state: BaseState
+    flags: frozenset[str]
+    reason: str
+    reason_user: str = ""
+
+    @classmethod
+    def of(cls, s: SlurmNode) -> NodeMark:
+        return cls(s.state, s.flags, s.reason, s.reason_user)
+
+    def agrees(self, s: SlurmNode) -> bool:
+        """Same state, flags and reason text as ``s`` (the user is not compared: sinfo and
+        scontrol name it differently, and the reason text is what ownership reads)."""
+        return self.state is s.state and self.flags == s.flags and self.reason == s.reason
+
+
+@dataclass(frozen=True, slots=True)
 class SlurmView:
     """All Slurm nodes. ``boot_time`` changes when slurmctld restarts (features are reset then)."""
 

@@ -8,6 +8,7 @@ no I/O and reads no clock; ``now`` is seconds since the epoch, given by the call
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -36,6 +37,7 @@ from syncd.core.model import (
     SlurmView,
 )
 from syncd.core.ownership import base_reason, owns, slurmctld_unresponsive
+from syncd.core.planscope import select
 from syncd.core.policy import Policy
 from syncd.core.timers import resume_at
 
@@ -61,8 +63,12 @@ def _managed(pattern: str) -> re.Pattern[str]:
 
 
 def plan(
-    k8s: KubeView, slurm: SlurmView, policy: Policy, memory: Memory, now: float
+    k8s: KubeView, slurm: SlurmView, policy: Policy, memory: Memory, now: float,
+    *, only: Collection[str] | None = None,
 ) -> Plan:
+    """The plan for every node, or the same plan from only the nodes in ``only`` and those
+    the last plan left unsettled (syncd.core.planscope: ``only`` promises that no other
+    node's snapshots changed since the plan that made ``memory``)."""
     if not slurm.ok:
         # Without a Slurm view nothing can be compared; an empty plan keeps the memory as is.
         return Plan((), (), (), (), memory)
@@ -79,15 +85,15 @@ def plan(
             None, None, ("slurmctld_restarted",),
             "slurmctld restarted; features it reset are re-asserted",
             boot_time=slurm.boot_time).event())
-    managed_count = 0
-    cache = memory.settled if memory.settled_policy is policy else {}
-    settled: dict[str, tuple[KubeNode | None, SlurmNode]] = {}
+    sel = select(k8s, slurm, memory, policy, managed, only=only, restarted=restarted)
+    settled, looked, managed_count, cache = sel.settled, sel.looked, sel.managed_count, sel.cache
+    watch: set[str] = set()
 
-    for name, s in slurm.nodes.items():
+    for name, s in sel.slurm_items:
         if managed.fullmatch(name) is None:
             continue
-        managed_count += 1
         if name in k8s.contested:
+            watch.add(name)  # looked at every pass: its claimants may change
             m = memory.nodes.get(name, EMPTY_NODE)
             if m.drift_key != "name_collision":
                 events.append(_drift_event(name, None, s, ["name_collision"]))
@@ -115,10 +121,10 @@ def plan(
             new_nodes[name] = m2
         if not node_changes and cand is None and _idle(m2, now):
             settled[name] = (k, s)
+        else:
+            watch.add(name)
 
-    for name, k in k8s.nodes.items():
-        if name in slurm.nodes:
-            continue
+    for name, k in sel.kube_items:
         m = memory.nodes.get(name, EMPTY_NODE)
         drift_key = "no_slurm_node"
         if m.drift_key != drift_key:
@@ -141,6 +147,13 @@ def plan(
             flap_until=cand.flap_until,
         )
 
+    if sel.incremental:
+        # The drift count moves only with the nodes this plan changed.
+        drifted = memory.drifted + sum(
+            bool(new_nodes[n].drift_key) - bool(memory.node(n).drift_key)
+            for n in new_nodes.keys() & looked)
+    else:
+        drifted = sum(1 for m in new_nodes.values() if m.drift_key)
     ordered = sorted(changes, key=lambda c: (_ORDER[c.kind], c.node))
     return Plan(
         changes=tuple(ordered),
@@ -149,7 +162,9 @@ def plan(
         events=tuple(events),
         memory=Memory(nodes=new_nodes, breaker=breaker, slurm_boot_time=slurm.boot_time,
                       feature_templates=templates(policy, memory.feature_templates),
-                      settled=settled, settled_policy=policy),
+                      settled=settled, settled_policy=policy, watch=frozenset(watch),
+                      planned_size=len(slurm.nodes), managed_count=managed_count,
+                      drifted=drifted),
     )
 
 

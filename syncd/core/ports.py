@@ -15,6 +15,7 @@ from syncd.core.model import (
     DriftEvent,
     KubeView,
     NodeCondition,
+    NodeMark,
     SlurmNode,
     SlurmView,
     Taint,
@@ -45,6 +46,13 @@ class SlurmPort(Protocol):
 
     async def read_nodes(self, names: Sequence[str]) -> Mapping[str, SlurmNode]:
         """Only these (existing) nodes, for an incremental reconcile; raises SlurmError."""
+        ...
+
+    async def read_marks(self, names: Sequence[str]) -> Mapping[str, NodeMark]:
+        """State and reason of these few nodes, by the cheapest read the backend has (one
+        single-node request each, not the node table): what confirms a state write planned
+        on the last view. A node missing from the answer is unknown to slurmctld now;
+        raises SlurmError."""
         ...
 
     async def apply(self, action: Action) -> None:

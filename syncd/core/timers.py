@@ -31,7 +31,11 @@ def next_deadline(memory: Memory, policy: Policy, now: float) -> float | None:
     returning it would make the loop re-plan without pause for as long as the node stays so.
     """
     best: float | None = None
-    for m in memory.nodes.values():
+    # Only unsettled nodes can have a running timer (a settled node is idle), so the last
+    # plan's watch list is enough; before the first plan every node is looked at.
+    nodes = (memory.nodes.values() if memory.watch is None
+             else [memory.nodes[n] for n in memory.watch if n in memory.nodes])
+    for m in nodes:
         if m.not_ready_since is not None:
             best = _future(best, drain_at(m.not_ready_since, policy), now)
             if policy.down_on.not_ready.enabled:

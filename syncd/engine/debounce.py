@@ -1,11 +1,16 @@
-"""How long a pass waits after a change: barely at all for a lone change, and until a storm
-is over for a mass event, so that a switch failing (1,000 nodes NotReady) is one pass whose
-drains batch into the fewest hostlist calls.
+"""How long a pass waits after a change: one look of a few milliseconds for a lone change,
+and until a storm is over for a mass event, so that a switch failing (1,000 nodes NotReady)
+is one pass whose drains batch into the fewest hostlist calls.
 
-The storm test is a rate, not a count per interval: the changed-node count is sampled every
-``step`` and the wait goes on while the nodes changed over the last ``window`` arrive faster
-than ``storm_rate`` per second, up to ``most`` in all. Ordinary churn (a pod here and there)
-is far below the rate and waits one step only.
+The storm test is a rate, not a count per interval: the changed-node count is sampled (first
+after ``FIRST_LOOK``, then every ``step``) and the wait goes on while the nodes changed over
+the last ``window`` (or since the wait began, when that is shorter) arrive faster than
+``storm_rate`` per second, up to ``most`` in all. Measuring over the time actually elapsed
+lets a look of a few ms tell a storm (a mass event reaches syncd at ~1,700 nodes/s, several
+nodes per look) from ordinary churn (a node now and then), which is planned after the first
+look. A storm whose first nodes arrive too slowly for that look is caught once more by the
+pass itself (syncd.engine.reconciler: a pass that sees ``STORM_MIN`` more nodes change while it
+confirms its drains gives them up to the next, waiting, pass).
 """
 
 from __future__ import annotations
@@ -16,27 +21,34 @@ from collections.abc import Callable
 
 #: Nodes per second from which changes count as a storm (a zone or a rack going away).
 STORM_RATE = 200.0
-#: The span the rate is measured over.
-WINDOW = 0.05
+#: The span the rate is measured over (a storm that stalls this long is over).
+WINDOW = 0.1
+#: Fewer new nodes than this is never a storm, however short the span (two nodes 2 ms apart
+#: are 1,000/s, but churn).
+STORM_MIN = 3
+#: The first look after a change (seconds): all the wait a lone change has.
+FIRST_LOOK = 0.003
 
 
 async def settle(changed: Callable[[], int], step: float, most: float, *,
                  clock: Callable[[], float], storm_rate: float = STORM_RATE,
-                 window: float = WINDOW) -> int:
-    """Waits ``step``, and again while changes still arrive at ``storm_rate`` or faster;
-    returns how many waits it took."""
+                 window: float = WINDOW, storm_min: int = STORM_MIN,
+                 first: float = FIRST_LOOK) -> int:
+    """Waits ``first``, then ``step`` again and again while changes still arrive at
+    ``storm_rate`` or faster; returns how many waits it took."""
     start = clock()
     samples: deque[tuple[float, int]] = deque([(start, changed())])
     waits = 0
+    wait = min(first, step)
     while True:
-        await asyncio.sleep(step)
+        await asyncio.sleep(wait)
+        wait = step
         waits += 1
         now, count = clock(), changed()
         samples.append((now, count))
         while len(samples) > 2 and now - samples[1][0] >= window:
             samples.popleft()
-        # nodes over the last window, per second of the window (a lone change in the first
-        # step is 1 / 50 ms = 20/s, far from a storm)
-        rate = (count - samples[0][1]) / window
-        if rate < storm_rate or now - start + step > most:
+        new, span = count - samples[0][1], now - samples[0][0]
+        storm = new >= storm_min and new >= storm_rate * span
+        if not storm or now - start + step > most:
             return waits

@@ -82,6 +82,18 @@ class Metrics:
             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.reconciles = Counter("syncd_reconciles_total", "Reconciles run.", ["trigger"],
                                   registry=r)
+        self.pass_stage = Histogram(
+            "syncd_reconcile_stage_seconds", "Time of one stage of a reconcile: read (Slurm, "
+            "when the pass reads), plan, confirm (the cheap read before state writes), write "
+            "(Slurm writes and events).", ["stage"], registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.confirms = Counter(
+            "syncd_confirmed_nodes_total", "State writes planned on the last Slurm view, by "
+            "what the confirming read found: agreed (written) or disagreed (read and planned "
+            "again).", ["outcome"], registry=r)
+        self.storm_deferrals = Counter(
+            "syncd_storm_deferrals_total", "Passes given up before writing because a mass "
+            "event began meanwhile (their nodes are planned with the rest of it).", registry=r)
         self.actions = Counter("syncd_actions_total", "Node changes by kind and outcome.",
                                ["kind", "outcome"], registry=r)
         self.slurm_calls = Counter("syncd_slurm_calls_total", "Calls to Slurm by operation.",

@@ -24,7 +24,7 @@ from syncd.engine.publishing import Publisher
 from syncd.engine.shared import Shared
 from syncd.engine.slurm_reader import SlurmReader
 from syncd.engine.state import StateSaver
-from syncd.engine.triggers import Triggers
+from syncd.engine.triggers import VERIFY_AFTER, Triggers
 
 
 class OperatorDesk:
@@ -70,6 +70,8 @@ class OperatorDesk:
                 return replace(d, change=None, refused="not written: the event spool cannot be "
                                "written and events.on_spool_failure is hold")
             self.shared.memory = d.memory
+            self.reader.assume(batch([d.change], 1))
+            self.triggers.written(out.written, verify_after=VERIFY_AFTER)
             self.saver.save(d.memory)
             await self.saver.flush()
         self.triggers.notify([node])

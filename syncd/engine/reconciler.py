@@ -14,7 +14,16 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from syncd.core.model import EventType, KubeView, SlurmView, stamped
-from syncd.core.passes import may_plan, read_scope, vanished
+from syncd.core.passes import (
+    CACHED_TRIGGERS,
+    CONFIRM_MAX,
+    ReadScope,
+    disagreeing,
+    may_plan,
+    read_scope,
+    to_confirm,
+    vanished,
+)
 from syncd.core.planner import Plan, plan
 from syncd.core.policy import Policy
 from syncd.core.ports import KubeSource, SpoolUnavailable
@@ -22,20 +31,20 @@ from syncd.core.recovery import resolve
 from syncd.core.reporting import skip_events
 from syncd.core.timers import record_writes
 from syncd.engine.clock import LoopClock
+from syncd.engine.debounce import STORM_MIN
 from syncd.engine.executor import Executor
 from syncd.engine.metrics import Metrics
 from syncd.engine.mirroring import Mirroring
 from syncd.engine.publishing import Publisher
 from syncd.engine.shared import Shared
-from syncd.engine.slurm_reader import SlurmReader
+from syncd.engine.slurm_reader import Fresh, SlurmReader
 from syncd.engine.state import StateSaver
-from syncd.engine.triggers import Triggers
+from syncd.engine.triggers import VERIFY_AFTER, Triggers
 
 log = logging.getLogger(__name__)
-#: Slurm is not watched: nodes just written are read back this long after the write.
-VERIFY_AFTER = 1.0
 #: How often the vanished-node check runs when no count changed (a rename keeps both counts).
 VANISHED_RECHECK = 60.0
+_NO_VIEW = SlurmView({}, ok=False)
 
 
 class Reconciler:
@@ -62,32 +71,80 @@ class Reconciler:
         self._frozen = False
         self._recovered = False
 
-    async def reconcile(self, trigger: str = "manual") -> Plan | None:
+    def start_read(self, trigger: str) -> bool:
+        """For the loop: begin the read a verify, probe or resync pass needs, in the
+        background, so that changes are planned meanwhile; its pass runs when it is done
+        (trigger ``read``). False when the trigger needs no read of its own."""
+        written = self.triggers.take_written()
+        scope = read_scope(trigger=trigger, written=written, last=self._last_good(),
+                           watch=self.shared.memory.watch,
+                           full_read_age=self.reader.full_read_age(), full_needed=False)
+        if scope.nothing:
+            return False
+        self.reader.start(scope, self.triggers.read_done)
+        return True
+
+    def _last_good(self) -> SlurmView:
+        return self.reader.last if self.reader.health.ok else _NO_VIEW
+
+    async def reconcile(self, trigger: str = "manual", *, fresh: Fresh | None = None
+                        ) -> Plan | None:
         async with self.shared.lock:
             started = self.clock.monotonic()
             k8s = self.kube.view()
             if not may_plan(k8s, ever_synced=self.shared.ever_synced):
-                if trigger in ("probe", "resync"):
+                if fresh is not None:
+                    self.reader.merge(fresh)
+                elif trigger in ("probe", "resync"):
                     await self.reader.read_full()  # /readyz stays honest about Slurm meanwhile
                 return None
             self.shared.ever_synced = True
-            touched, full_needed = self.triggers.take_touched()
-            scope = read_scope(trigger=trigger, touched=touched, last=self.reader.last,
-                               settled=self.shared.memory.settled,
+            touched, full_needed = self.triggers.take_touched(
+                keep_written=fresh is None and trigger in CACHED_TRIGGERS)
+            memory = self.shared.memory
+            if fresh is not None:
+                self.reader.merge(fresh)
+            scope = read_scope(trigger="read" if fresh is not None else trigger,
+                               written=touched, last=self._last_good(), watch=memory.watch,
                                full_read_age=self.reader.full_read_age(),
                                full_needed=full_needed)
-            slurm = await self.reader.read(scope)
+            if fresh is not None and not full_needed and self.reader.last.ok:
+                # what the background read brought is planned now; nothing more is read
+                slurm = self.reader.last
+                read = fresh.names
+                full = fresh.view is not None
+            else:
+                slurm = await self.reader.read(scope)
+                read = frozenset(slurm.nodes) if scope.full else frozenset(scope.names)
+                full = scope.full
             if not slurm.ok:
                 return None
+            t_read = self.clock.monotonic()
+            if trigger not in CACHED_TRIGGERS or fresh is not None:
+                self.metrics.pass_stage.labels("read").observe(t_read - started)
             observed = self.clock.now()  # the time of what this pass's drift events report
-            p = plan(k8s, slurm, self.policy, self.shared.memory, self.clock.now())
+            only = None if full else touched | read
+            p = plan(k8s, slurm, self.policy, memory, self.clock.now(), only=only)
+            t_plan = self.clock.monotonic()
+            self.metrics.pass_stage.labels("plan").observe(t_plan - t_read)
             leader = self.is_leader()
             self.metrics.leader.set(1 if leader else 0)
+            if leader and not self.executor.dry_run:
+                confirmed = await self._confirm(p, k8s, slurm, read, touched, only, trigger)
+                if confirmed is None:
+                    return None
+                p, slurm = confirmed
+            t_confirm = self.clock.monotonic()
+            if t_confirm > t_plan:
+                self.metrics.pass_stage.labels("confirm").observe(t_confirm - t_plan)
             # A standby plans too, so its timers continue where the leader was at a takeover,
             # but it writes and publishes nothing (the leader does).
             self.shared.memory = p.memory
             if leader:
                 await self._act(p, k8s, slurm, observed)
+                if p.actions:
+                    self.metrics.pass_stage.labels("write").observe(
+                        self.clock.monotonic() - t_confirm)
             self._record(p)
             self.metrics.reconciles.labels(trigger).inc()
             self.metrics.reconcile_seconds.observe(self.clock.monotonic() - started)
@@ -100,6 +157,36 @@ class Reconciler:
                 self._frozen = True
                 gc.freeze()
             return p
+
+    async def _confirm(self, p: Plan, k8s: KubeView, slurm: SlurmView, read: frozenset[str],
+                       touched: frozenset[str], only: frozenset[str] | None,
+                       trigger: str) -> tuple[Plan, SlurmView] | None:
+        """The plan with its state writes confirmed against slurmctld (those planned on the
+        last view); re-planned on a fresh read of any node that changed behind syncd's back.
+        None when the pass is given up: Slurm could not be read, or a storm began while it
+        confirmed (its changes go to the next pass, which waits for the storm to end)."""
+        names = to_confirm(p.actions, read)
+        if not names:
+            return p, slurm
+        marks = await self.reader.read_marks(names) if len(names) <= CONFIRM_MAX else None
+        bad = names if marks is None else disagreeing(names, marks, slurm)
+        if (trigger == "change" and self.triggers.last_waits <= 1
+                and len(self.triggers.pending) >= STORM_MIN):
+            # More nodes changed during the confirming read than ordinary churn brings: the
+            # start of a mass event, whose drains are batched best in one pass.
+            self.triggers.notify(touched)
+            self.metrics.storm_deferrals.inc()
+            return None
+        self.metrics.confirms.labels("agreed").inc(len(names) - len(bad))
+        if not bad:
+            return p, slurm
+        self.metrics.confirms.labels("disagreed").inc(len(bad))
+        slurm = await self.reader.read(ReadScope(full=False, names=bad))
+        if not slurm.ok:
+            return None
+        again = None if only is None else only | set(bad)
+        return plan(k8s, slurm, self.policy, self.shared.memory, self.clock.now(),
+                    only=again), slurm
 
     async def _act(self, p: Plan, k8s: KubeView, slurm: SlurmView, observed: float) -> None:
         await self._recover(slurm)
@@ -123,6 +210,7 @@ class Reconciler:
                                                succeeded=out.written - out.failed_nodes,
                                                now=self.clock.now())
         if out.written and not self.executor.dry_run:
+            self.reader.assume(p.actions, failed=_not_written(p, out.written, out.failed_nodes))
             self.triggers.written(out.written, verify_after=VERIFY_AFTER)
         if self.mirroring is not None:  # Slurm -> Kubernetes, after this pass's Slurm writes
             events.extend(await self.mirroring.apply(
@@ -168,10 +256,14 @@ class Reconciler:
 
     def _record(self, p: Plan) -> None:
         memory = self.shared.memory
-        self.metrics.drifted.set(sum(1 for m in memory.nodes.values() if m.drift_key))
+        self.metrics.drifted.set(memory.drifted)
         self.metrics.withheld.set(len(p.withheld))
         self.metrics.breaker_open.set(1 if memory.breaker.open else 0)
         for e in p.events:
             if e.type is EventType.BREAKER:
                 log.warning("breaker: " + str(e.data.get("why", "")),
                             extra={"state": e.data.get("state")})
+
+
+def _not_written(p: Plan, written: set[str], failed: set[str]) -> set[str]:
+    return {n for a in p.actions for n in a.nodes if n not in written} | failed

@@ -8,24 +8,57 @@ read into the last full view. Which nodes to read is decided by
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from syncd.core.errors import SlurmError
-from syncd.core.model import SlurmView
-from syncd.core.passes import ReadScope
+from syncd.core.model import Action, NodeMark, SlurmNode, SlurmView
+from syncd.core.passes import ReadScope, assumed
 from syncd.core.ports import SlurmPort
 from syncd.engine.clock import LoopClock
 from syncd.engine.metrics import Metrics
 
 log = logging.getLogger(__name__)
 _NO_VIEW = SlurmView({}, ok=False)
+FULL_SCOPE = ReadScope(full=True)
+
+
+def _combine(old: Fresh | None, new: Fresh) -> Fresh:
+    """Two background reads not merged yet: a full one wins; two partial ones add up."""
+    if old is None or new.view is not None:
+        return new
+    if old.view is not None:
+        view = SlurmView({**old.view.nodes, **(new.part or {})}, ok=True,
+                         boot_time=old.view.boot_time)
+        return Fresh(old.scope, old.seq, view=view)
+    return Fresh(new.scope, old.seq, part={**(old.part or {}), **(new.part or {})})
 
 
 @dataclass(frozen=True, slots=True)
 class SlurmHealth:
     ok: bool = False
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A read made in the background, to be merged by the next pass (:meth:`SlurmReader.merge`).
+
+    ``seq`` is the reader's write count when the read began: a node written after that shows
+    its state from before the write in this read, so the merge keeps the assumed one."""
+
+    scope: ReadScope
+    seq: int
+    view: SlurmView | None = None
+    part: Mapping[str, SlurmNode] | None = None
+
+    @property
+    def names(self) -> frozenset[str]:
+        if self.view is not None:
+            return frozenset(self.view.nodes)
+        return frozenset(self.part or ())
 
 
 class SlurmReader:
@@ -36,6 +69,96 @@ class SlurmReader:
         self.health = SlurmHealth()
         self.last: SlurmView = _NO_VIEW
         self._full_at: float | None = None
+        self._seq = 0
+        self._written_at: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wanted: ReadScope | None = None
+        self._fresh: Fresh | None = None
+
+    @property
+    def reading(self) -> bool:
+        """A background read is under way."""
+        return self._task is not None and not self._task.done()
+
+    def assume(self, actions: Iterable[Action], failed: Collection[str] = ()) -> None:
+        """These writes were made: the last view shows them until a read says otherwise, and
+        a background read begun before them does not undo them in the view."""
+        actions = list(actions)
+        if not actions or not self.last.ok:
+            return
+        self._seq += 1
+        for a in actions:
+            for n in a.nodes:
+                if n not in failed:
+                    self._written_at[n] = self._seq
+        self.last = assumed(self.last, actions, failed)
+
+    def start(self, scope: ReadScope, done: Callable[[], None]) -> None:
+        """Read ``scope`` in the background and call ``done`` when the result can be merged;
+        while one read runs, a further request waits for it (a full one absorbs a partial)."""
+        if self.reading:
+            w = self._wanted
+            if w is None or scope.full or w.full:
+                self._wanted = scope if w is None or scope.full else w
+            else:
+                self._wanted = ReadScope(full=False,
+                                         names=tuple(sorted({*w.names, *scope.names})))
+            return
+        self._task = asyncio.create_task(self._background(scope, done),
+                                         name="syncd-slurm-read")
+
+    async def _background(self, scope: ReadScope, done: Callable[[], None]) -> None:
+        while True:
+            seq = self._seq
+            fresh: Fresh | None = None
+            if scope.full:
+                view = await self._read_full_raw()
+                fresh = Fresh(scope, seq, view=view) if view is not None else None
+            else:
+                part = await self._read_part(scope.names)
+                fresh = Fresh(scope, seq, part=part) if part is not None else None
+                if part is None:  # fall back, as an inline read does
+                    view = await self._read_full_raw()
+                    fresh = Fresh(FULL_SCOPE, seq, view=view) if view is not None else None
+            if fresh is not None:
+                self._fresh = _combine(self._fresh, fresh)
+            done()
+            nxt, self._wanted = self._wanted, None
+            if nxt is None:
+                return
+            scope = nxt
+
+    def take_fresh(self) -> Fresh | None:
+        fresh, self._fresh = self._fresh, None
+        return fresh
+
+    def merge(self, fresh: Fresh) -> SlurmView:
+        """The last view with ``fresh`` in it, except nodes written since ``fresh`` began."""
+        later = {n for n, q in self._written_at.items() if q > fresh.seq}
+        if fresh.view is not None:
+            nodes = dict(fresh.view.nodes)
+            for n in later:
+                if n in nodes and n in self.last.nodes:
+                    nodes[n] = self.last.nodes[n]
+            self.last = SlurmView(nodes=nodes, ok=True, boot_time=fresh.view.boot_time)
+            self._full_at = self.clock.monotonic()
+        elif fresh.part is not None and self.last.ok:
+            nodes = dict(self.last.nodes)
+            nodes.update((n, s) for n, s in fresh.part.items() if n not in later)
+            self.last = SlurmView(nodes=nodes, ok=True, boot_time=self.last.boot_time)
+        self._written_at = {n: q for n, q in self._written_at.items() if q > fresh.seq}
+        return self.last
+
+    async def read_marks(self, names: Sequence[str]) -> Mapping[str, NodeMark] | None:
+        """The confirming read of a few nodes; None when it failed."""
+        try:
+            marks = await self.port.read_marks(names)
+        except SlurmError as exc:
+            log.warning("confirming read failed", extra={"error": str(exc)})
+            self.metrics.slurm_calls.labels("read_marks", "failed").inc()
+            return None
+        self.metrics.slurm_calls.labels("read_marks", "ok").inc()
+        return marks
 
     def full_read_age(self) -> float:
         if self._full_at is None:
@@ -60,34 +183,41 @@ class SlurmReader:
         self.health = SlurmHealth(ok=True)
 
     async def read(self, scope: ReadScope) -> SlurmView:
-        """The view a pass plans on; ``ok=False`` when Slurm could not be read."""
+        """The view a pass plans on, read now; ``ok=False`` when Slurm could not be read."""
         if scope.nothing and self.last.ok:
             return self.last
+        seq = self._seq
         if not scope.full:
-            try:
-                part = await self.port.read_nodes(scope.names)
-            except SlurmError as exc:
-                log.warning("partial Slurm read failed; reading everything",
-                            extra={"error": str(exc)})
-                self.metrics.slurm_calls.labels("read_nodes", "failed").inc()
-            else:
-                self.metrics.slurm_calls.labels("read_nodes", "ok").inc()
-                nodes = dict(self.last.nodes)
-                nodes.update(part)
-                self.last = SlurmView(nodes=nodes, ok=True, boot_time=self.last.boot_time)
-                return self.last
-        return await self.read_full()
+            part = await self._read_part(scope.names)
+            if part is not None:
+                return self.merge(Fresh(scope, seq, part=part))
+        view = await self._read_full_raw()
+        if view is None:
+            return _NO_VIEW
+        return self.merge(Fresh(FULL_SCOPE, seq, view=view))
 
-    async def read_full(self) -> SlurmView:
+    async def _read_part(self, names: Sequence[str]) -> Mapping[str, SlurmNode] | None:
+        try:
+            part = await self.port.read_nodes(names)
+        except SlurmError as exc:
+            log.warning("partial Slurm read failed; reading everything",
+                        extra={"error": str(exc)})
+            self.metrics.slurm_calls.labels("read_nodes", "failed").inc()
+            return None
+        self.metrics.slurm_calls.labels("read_nodes", "ok").inc()
+        return part
+
+    async def _read_full_raw(self) -> SlurmView | None:
         try:
             view = await self.port.read()
         except SlurmError as exc:
             self.failed(exc, "read")
-            return _NO_VIEW
+            return None
         self.succeeded("read")
-        self.last = view
-        self._full_at = self.clock.monotonic()
         return view
+
+    async def read_full(self) -> SlurmView:
+        return await self.read(FULL_SCOPE)
 
     async def boot_time(self) -> str | None:
         """slurmctld's boot time, or None when it does not answer (recorded as an outage)."""

@@ -19,6 +19,9 @@ from collections.abc import Iterable
 from syncd.engine.clock import LoopClock
 from syncd.engine.debounce import settle
 
+#: Slurm is not watched: nodes just written are read back this long after the first write.
+VERIFY_AFTER = 1.0
+
 
 class Triggers:
     def __init__(self, clock: LoopClock, *, debounce: float, debounce_max: float,
@@ -36,6 +39,9 @@ class Triggers:
         self._full_needed = False
         self._verify_at: float | None = None
         self._next_resync: float | None = None
+        self._read_ready = False
+        #: How many looks the last change's settle took (1: no storm was seen).
+        self.last_waits = 0
 
     @property
     def stopping(self) -> bool:
@@ -60,17 +66,32 @@ class Triggers:
         """These nodes were written: read them back ``verify_after`` seconds from now, since
         Slurm is not watched."""
         self._written.update(nodes)
-        self._verify_at = self.clock.monotonic() + verify_after
+        if self._verify_at is None:  # the earliest unverified write sets the time
+            self._verify_at = self.clock.monotonic() + verify_after
+
+    def read_done(self) -> None:
+        """A background Slurm read can be merged: wake for its pass (trigger ``read``)."""
+        self._read_ready = True
+        self._wake.set()
+
+    def take_written(self) -> frozenset[str]:
+        """Nodes written since they were last taken, for the read that verifies them."""
+        written, self._written = frozenset(self._written), set()
+        return written
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
-    def take_touched(self) -> tuple[frozenset[str], bool]:
-        """(nodes changed or written since the last pass, whether a full read is needed)."""
+    def take_touched(self, *, keep_written: bool = False) -> tuple[frozenset[str], bool]:
+        """(nodes changed or written since the last pass, whether a full read is needed).
+
+        A pass that plans on the last view keeps the written nodes for the verify read."""
         touched = frozenset(self._changed | self._written)
         full, self._full_needed = self._full_needed, False
-        self._changed, self._written = set(), set()
+        self._changed = set()
+        if not keep_written:
+            self._written = set()
         return touched, full
 
     async def next(self, timer_due_in: float | None) -> str | None:
@@ -91,7 +112,7 @@ class Triggers:
             timeout = min(timeout, self._verify_at - now)
         try:
             await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
-            trigger = "change"
+            trigger = "read" if self._read_ready else "change"
         except TimeoutError:
             now = self.clock.monotonic()
             if now >= self._next_resync:
@@ -102,13 +123,22 @@ class Triggers:
                 trigger = "verify"
             else:
                 trigger = "timer"
-        self._verify_at = None
+        if trigger == "verify":
+            self._verify_at = None
         if self._stopping:
             return None
+        self.last_waits = 0
         if trigger == "change" and self.debounce > 0:
-            await settle(lambda: len(self._changed), self.debounce, self.debounce_max,
-                         clock=self.clock.monotonic)
-        self._wake.clear()
+            self.last_waits = await settle(lambda: len(self._changed), self.debounce,
+                                           self.debounce_max, clock=self.clock.monotonic)
+        if trigger == "read":
+            self._read_ready = False
+            if not self._changed and not self._stopping:
+                self._wake.clear()
+        else:
+            self._wake.clear()
+            if self._read_ready:
+                self._wake.set()
         now = self.clock.monotonic()
         if trigger == "resync":
             self._next_resync = now + self.resync_every

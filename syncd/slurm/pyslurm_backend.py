@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from syncd.core.model import Action, SlurmNode, SlurmView
+from syncd.core.model import Action, NodeMark, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.commands import Update, apply_checked, check_nodes
 from syncd.slurm.errors import SlurmError, Timeout, UnknownNode, from_text
@@ -152,6 +152,17 @@ class PyslurmPort:
         fresh = self._build(raws, used, holds, evict=False)
         self._last.update(fresh)
         return fresh
+
+    async def read_marks(self, names: Sequence[str]) -> dict[str, NodeMark]:
+        """``Node.load`` per node (one single-node RPC each), no jobs."""
+        out: dict[str, NodeMark] = {}
+        for name in sorted(set(check_nodes(names))):
+            try:
+                raw = await self._rpc("load_node", self._ps.Node.load, name)
+            except UnknownNode:
+                continue
+            out[name] = NodeMark.of(to_node(raw, 0, self.stats))
+        return out
 
     def _changes(self, update: Update) -> Any:
         kwargs: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from typing import Any
 
 import hostlist
 
-from syncd.core.model import Action, SlurmNode, SlurmView
+from syncd.core.model import Action, NodeMark, SlurmNode, SlurmView
 from syncd.settings.slurm import SlurmSettings
 from syncd.slurm.commands import Update, apply_checked, check_nodes
 from syncd.slurm.holds import TOP_PRIORITY, HoldJob, Holds, marker, per_node
@@ -166,6 +166,15 @@ class RestPort:
         fresh = _with_holds(nodes, holds, self._last)
         self._last.update(fresh)
         return fresh
+
+    async def read_marks(self, names: Sequence[str]) -> dict[str, NodeMark]:
+        """``GET node/NAME`` per node (slurmctld answers one node, not the table), no jobs."""
+        wanted = sorted(set(check_nodes(names)))
+        parts = await asyncio.gather(*(self._nodes(f"node/{n}") for n in wanted))
+        raw = [r for part in parts for r in part
+               if isinstance(r, dict) and r.get("name") in wanted]
+        return {name: NodeMark.of(node)
+                for name, node in nodes_from_json(raw, self.stats, {}, evict=False).items()}
 
     async def apply(self, action: Action) -> None:
         async def write(update: Update) -> None:

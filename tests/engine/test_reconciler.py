@@ -20,6 +20,7 @@ from syncd.engine.state import StateStore
 from syncd.kube.watcher import Watcher
 from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings, NameMapping
+from syncd.slurm.parse import MARK_FORMAT
 from syncd.slurm.scontrol import ScontrolPort
 from tests.fixtures.fakes import Recorder
 from tests.fixtures.slurm import SlurmSandbox
@@ -158,17 +159,24 @@ async def test_nothing_is_planned_or_written_before_the_first_full_sync(
     assert port.runner.executions == 0 and rec.events == []
 
 
-async def test_a_change_reads_only_the_nodes_the_planner_evaluates(
+async def _changed(r: Engine, sim_client: SimClient, node: str) -> None:
+    await sim_client.cordon(f"k8s-{node}")
+    await eventually(lambda: node in r.triggers.pending, what="the watcher reports the change")
+
+
+async def test_a_change_reads_no_node_table_and_confirms_its_drain_with_one_node(
     kube_api: client.ApiClient, sim_client: SimClient, clean_slurm: SlurmSandbox,
     annotated: None, tmp_path: Path,
 ) -> None:
+    """The hot path: a change is planned on the last view; the drain it plans is confirmed by
+    ``sinfo -n`` of that one node (a single-node request), never by ``scontrol show node``,
+    which loads the whole table."""
     settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
     port = ScontrolPort(clean_slurm.settings())
-    rec = Recorder()
     holder: list[Engine] = []
     watcher = Watcher(kube_api, settings, POLICY,
                       on_change=lambda names: holder[0].notify(names) if holder else None)
-    r = _reconciler(watcher, port, rec, POLICY, tmp_path)
+    r = _reconciler(watcher, port, Recorder(), POLICY, tmp_path)
     holder.append(r)
     task = asyncio.create_task(watcher.run())
     node = clean_slurm.nodes[2]
@@ -177,13 +185,48 @@ async def test_a_change_reads_only_the_nodes_the_planner_evaluates(
         await r.reconciler.reconcile("resync")  # full read: everything settles
         await r.reconciler.reconcile("verify")
         before = len(port.runner.history)
-        await sim_client.cordon(f"k8s-{node}")
-        await eventually(lambda: node in r.triggers.pending, what="the watcher reports the change")
+        await _changed(r, sim_client, node)
         await r.reconciler.reconcile("change")
         new = list(port.runner.history)[before:]
-        reads = [a for a in new if "show" in a and "node" in a]
-        assert reads and all(a[-1] == node for a in reads), reads  # only that node was read
+        assert not [a for a in new if "show" in a], new
+        sinfo = [tuple(a[1:]) for a in new if a[0].endswith("sinfo")]
+        assert sinfo == [("-h", "-N", "-n", node, "-O", MARK_FORMAT)], new
         assert "DRAIN" in clean_slurm.node_line(node)
+    finally:
+        task.cancel()
+        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
+
+
+async def test_an_operator_drain_made_after_the_last_read_is_never_overwritten(
+    kube_api: client.ApiClient, sim_client: SimClient, clean_slurm: SlurmSandbox,
+    annotated: None, tmp_path: Path,
+) -> None:
+    """The race the confirming read closes: syncd's view says the node is in service, an
+    operator drains it in Slurm, then Kubernetes cordons it. Planned on the last view, the
+    drain would replace the operator's reason with syncd's (and a later resume would lift
+    the operator's drain); confirmed, syncd sees the operator's drain and leaves it."""
+    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
+    port = ScontrolPort(clean_slurm.settings())
+    holder: list[Engine] = []
+    watcher = Watcher(kube_api, settings, POLICY,
+                      on_change=lambda names: holder[0].notify(names) if holder else None)
+    r = _reconciler(watcher, port, Recorder(), POLICY, tmp_path)
+    holder.append(r)
+    task = asyncio.create_task(watcher.run())
+    node = clean_slurm.nodes[1]
+    try:
+        await eventually(lambda: watcher.synced, what="watcher synced")
+        await r.reconciler.reconcile("resync")
+        assert not r.reconciler.reader.last.nodes[node].drained
+        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=DRAIN",
+                        "Reason=rma ticket 4711")
+        await _changed(r, sim_client, node)
+        p = await r.reconciler.reconcile("change")
+        assert p is not None
+        assert not p.actions, p.actions
+        assert "Reason=rma ticket 4711" in clean_slurm.node_line(node)
+        confirms = r.reconciler.metrics.confirms
+        assert confirms.labels("disagreed")._value.get() == 1
     finally:
         task.cancel()
         clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)

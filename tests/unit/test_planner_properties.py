@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from syncd.core.memory import Memory
 from syncd.core.model import ActionKind, BaseState, KubeNode, KubeView, SlurmNode, SlurmView
 from syncd.core.ownership import make_reason, owns, slurmctld_unresponsive
-from syncd.core.planner import plan
+from syncd.core.planner import Plan, plan
 from syncd.core.policy import Breaker, Policy
 from tests.unit.planner_kit import Run, apply_actions, knode, snode
 
@@ -168,3 +168,43 @@ def test_a_flapping_nodes_transitions_are_bounded(flips: list[bool], step: float
     window = policy.flap.window
     for when in resumes:
         assert len([r for r in resumes if when <= r < when + window]) <= policy.flap.max_drains + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds(), st.data())
+def test_an_incremental_plan_is_the_full_plan(
+    w: tuple[KubeView, SlurmView, Memory, float], data: st.DataObject,
+) -> None:
+    """Planning only the nodes that changed (plus the unsettled ones) decides exactly what
+    planning every node decides: the same writes, withheld drains, events and memory."""
+    k, s, _mem, now = w
+    base = plan(k, s, POLICY, Memory(), now)
+    changed = data.draw(st.sets(st.sampled_from(sorted(s.nodes))))
+    k2 = dict(k.nodes)
+    s2 = dict(s.nodes)
+    for name in changed:
+        if data.draw(st.booleans()):
+            kn = data.draw(kube_nodes(name))
+            if kn is None:
+                k2.pop(name, None)
+            else:
+                k2[name] = kn
+        else:
+            s2[name] = data.draw(slurm_nodes(name))
+    later = now + data.draw(st.sampled_from([0.0, 5.0, 40.0, 100.0]))
+    k2v, s2v = KubeView(k2, synced=k.synced), SlurmView(s2)
+    full = plan(k2v, s2v, POLICY, base.memory, later)
+    part = plan(k2v, s2v, POLICY, base.memory, later, only=changed)
+
+    def events(p: Plan) -> list[str]:
+        return sorted(f"{e.type} {e.subject} {e.data}" for e in p.events)
+
+    assert part.changes == full.changes
+    assert part.withheld == full.withheld
+    assert part.actions == full.actions
+    assert events(part) == events(full)
+    assert dict(part.memory.nodes) == dict(full.memory.nodes)
+    assert part.memory.breaker == full.memory.breaker
+    assert (part.memory.watch, part.memory.drifted, part.memory.managed_count) == (
+        full.memory.watch, full.memory.drifted, full.memory.managed_count)
+    assert dict(part.memory.settled) == dict(full.memory.settled)
