@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from bench import plots
+from bench.stages import STAGES
 
 R = dict[str, Any]
 
@@ -108,6 +109,9 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
             f"{ms(r[w]['latency'].get('mean_gpus'))})"))
         add(f"changes seen / sent ({who})", lambda r, w=who: (
             f"{r[w]['latency']['seen']} / {r[w]['latency']['n']}"))
+    for stage in STAGES:
+        add(f"syncd pass stage {stage}: passes, mean, p50 / p99 bucket", lambda r, st=stage: (
+            _stage(r["syncd"]["latency"].get("stages", {}).get(st))))
     add("pod churn during syncd's latency run", lambda r: (
         f"{r['syncd']['latency']['churned']} replacements, "
         f"{f(r['syncd']['latency']['reconciles'], 0)} reconciles"))
@@ -172,6 +176,15 @@ def keep_other_sections(generated: str, existing: str) -> str:
         if keeping:
             kept.append(line)
     return generated if not kept else generated.rstrip("\n") + "\n\n" + "\n".join(kept) + "\n"
+
+
+def _stage(st: dict[str, Any] | None) -> str:
+    if not st:
+        return "-"
+    def fine(x: float) -> str:
+        return f"{x * 1000:.1f} ms"
+
+    return f"{st['n']}, {fine(st['mean'])}, <= {fine(st['p50_le'])} / <= {fine(st['p99_le'])}"
 
 
 def latency_plot(results: list[R]) -> str:

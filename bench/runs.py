@@ -38,6 +38,7 @@ from bench.harness import (
     syncd_config,
     usage,
 )
+from bench.stages import stage_stats
 from bench.workload import Cluster, sim_requests, with_churn
 
 #: The baseline's observer reads Slurm until a read started this long after a poll ended (its
@@ -263,7 +264,8 @@ class SyncdRun:
                    reconciles=metric_sum(m1, "syncd_reconciles_total")
                    - metric_sum(m0, "syncd_reconciles_total"),
                    slurm_ops={o: v - slurm_calls(m0).get(o, 0)
-                              for o, v in slurm_calls(m1).items()})
+                              for o, v in slurm_calls(m1).items()},
+                   stages=stage_stats(m0, m1))
         self.out["latency"] = res
 
     async def mass(self) -> None:

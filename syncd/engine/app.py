@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from syncd.core.ports import SlurmPort
+from syncd.engine import gcwatch
 from syncd.engine.assembly import Engine, build
 from syncd.engine.guard import Guard
 from syncd.engine.http import Api
@@ -81,6 +82,7 @@ async def _run(settings: Settings, flush_timeout: float,
         await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     spool_dir = Path(settings.events.spool_dir or state_dir / "spool")
     metrics = Metrics()
+    opened.append(gcwatch.watch(metrics))
 
     async with _step("Kubernetes client (kubernetes.kubeconfig / in-cluster config)"):
         kc = settings.kubernetes.kubeconfig

@@ -80,6 +80,12 @@ class Metrics:
         self.reconcile_seconds = Histogram(
             "syncd_reconcile_duration_seconds", "Time of one reconcile (read, plan, write).",
             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.gc_pause = Histogram(
+            "syncd_gc_pause_seconds", "Garbage collector pauses (the event loop stops).",
+            ["generation"], registry=r,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5))
+        self.gc_pause_max = Gauge("syncd_gc_pause_max_seconds",
+                                  "The longest garbage collector pause since start.", registry=r)
         self.reconciles = Counter("syncd_reconciles_total", "Reconciles run.", ["trigger"],
                                   registry=r)
         self.pass_stage = Histogram(

@@ -81,7 +81,7 @@ class Reconciler:
                            full_read_age=self.reader.full_read_age(), full_needed=False)
         if scope.nothing:
             return False
-        self.reader.start(scope, self.triggers.read_done)
+        self.reader.start(scope, self.triggers.read_done, trigger)
         return True
 
     def _last_good(self) -> SlurmView:
@@ -146,7 +146,8 @@ class Reconciler:
                     self.metrics.pass_stage.labels("write").observe(
                         self.clock.monotonic() - t_confirm)
             self._record(p)
-            self.metrics.reconciles.labels(trigger).inc()
+            for by in (fresh.triggers if fresh is not None and fresh.triggers else (trigger,)):
+                self.metrics.reconciles.labels(by).inc()
             self.metrics.reconcile_seconds.observe(self.clock.monotonic() - started)
             if p.changes or p.events:
                 self.saver.save(self.shared.memory)

@@ -27,13 +27,17 @@ FULL_SCOPE = ReadScope(full=True)
 
 def _combine(old: Fresh | None, new: Fresh) -> Fresh:
     """Two background reads not merged yet: a full one wins; two partial ones add up."""
-    if old is None or new.view is not None:
+    if old is None:
         return new
+    by = (*old.triggers, *new.triggers)
+    if new.view is not None:
+        return Fresh(new.scope, new.seq, view=new.view, triggers=by)
     if old.view is not None:
         view = SlurmView({**old.view.nodes, **(new.part or {})}, ok=True,
                          boot_time=old.view.boot_time)
-        return Fresh(old.scope, old.seq, view=view)
-    return Fresh(new.scope, old.seq, part={**(old.part or {}), **(new.part or {})})
+        return Fresh(old.scope, old.seq, view=view, triggers=by)
+    return Fresh(new.scope, old.seq, part={**(old.part or {}), **(new.part or {})},
+                 triggers=by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class Fresh:
     seq: int
     view: SlurmView | None = None
     part: Mapping[str, SlurmNode] | None = None
+    #: the triggers whose reads this holds (verify, probe, resync), counted by the pass
+    triggers: tuple[str, ...] = ()
 
     @property
     def names(self) -> frozenset[str]:
@@ -73,6 +79,7 @@ class SlurmReader:
         self._written_at: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._wanted: ReadScope | None = None
+        self._wanted_by: tuple[str, ...] = ()
         self._fresh: Fresh | None = None
 
     @property
@@ -93,10 +100,11 @@ class SlurmReader:
                     self._written_at[n] = self._seq
         self.last = assumed(self.last, actions, failed)
 
-    def start(self, scope: ReadScope, done: Callable[[], None]) -> None:
+    def start(self, scope: ReadScope, done: Callable[[], None], trigger: str = "") -> None:
         """Read ``scope`` in the background and call ``done`` when the result can be merged;
         while one read runs, a further request waits for it (a full one absorbs a partial)."""
         if self.reading:
+            self._wanted_by = (*self._wanted_by, trigger)
             w = self._wanted
             if w is None or scope.full or w.full:
                 self._wanted = scope if w is None or scope.full else w
@@ -104,26 +112,29 @@ class SlurmReader:
                 self._wanted = ReadScope(full=False,
                                          names=tuple(sorted({*w.names, *scope.names})))
             return
-        self._task = asyncio.create_task(self._background(scope, done),
+        self._task = asyncio.create_task(self._background(scope, done, (trigger,)),
                                          name="syncd-slurm-read")
 
-    async def _background(self, scope: ReadScope, done: Callable[[], None]) -> None:
+    async def _background(self, scope: ReadScope, done: Callable[[], None],
+                          by: tuple[str, ...]) -> None:
         while True:
             seq = self._seq
             fresh: Fresh | None = None
             if scope.full:
                 view = await self._read_full_raw()
-                fresh = Fresh(scope, seq, view=view) if view is not None else None
+                fresh = Fresh(scope, seq, view=view, triggers=by) if view is not None else None
             else:
                 part = await self._read_part(scope.names)
-                fresh = Fresh(scope, seq, part=part) if part is not None else None
+                fresh = Fresh(scope, seq, part=part, triggers=by) if part is not None else None
                 if part is None:  # fall back, as an inline read does
                     view = await self._read_full_raw()
-                    fresh = Fresh(FULL_SCOPE, seq, view=view) if view is not None else None
+                    fresh = (Fresh(FULL_SCOPE, seq, view=view, triggers=by)
+                             if view is not None else None)
             if fresh is not None:
                 self._fresh = _combine(self._fresh, fresh)
             done()
             nxt, self._wanted = self._wanted, None
+            by, self._wanted_by = self._wanted_by, ()
             if nxt is None:
                 return
             scope = nxt

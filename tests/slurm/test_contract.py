@@ -134,6 +134,30 @@ async def test_drain_resume_undrain(port: Port, slurm: SlurmSandbox) -> None:
     assert view.nodes[n].reason == ""
 
 
+async def test_the_confirming_read_agrees_with_the_full_read(port: Port,
+                                                             slurm: SlurmSandbox) -> None:
+    """``read_marks`` (the single-node read that confirms a state write, docs/hot-path.md)
+    reads state, flags and reason exactly as ``read`` does, in service, drained by syncd,
+    drained by an operator with free text, and down; an unknown node is absent."""
+    n, m = slurm.nodes[1], slurm.nodes[2]
+
+    async def agreeing() -> bool:
+        view, marks = await port.read(), await port.read_marks([n, m, "nosuch001"])
+        return "nosuch001" not in marks and all(marks[x].agrees(view.nodes[x]) for x in (n, m))
+
+    await eventually(agreeing, what="in service")
+    await port.apply(_drain(n, "syncd: k8s node cordoned #0badc0de"))
+    slurm.run("scontrol", "update", f"NodeName={m}", "State=DRAIN",
+              "Reason=rma | ticket=4711 none [x]")
+    await eventually(agreeing, what="drained by syncd and by an operator")
+    assert (await port.read_marks([m]))[m].reason == "rma | ticket=4711 none [x]"
+    slurm.run("scontrol", "update", f"NodeName={m}", "State=DOWN", "Reason=dead psu")
+    await eventually(agreeing, what="down")
+    for x in (n, m):
+        slurm.run("scontrol", "update", f"NodeName={x}", "State=RESUME", check=False)
+    await eventually(agreeing, what="resumed")
+
+
 async def test_resume_of_a_node_that_is_not_drained(port: Port, slurm: SlurmSandbox) -> None:
     with pytest.raises(InvalidState):
         await port.apply(_resume(slurm.nodes[1]))
