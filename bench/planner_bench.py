@@ -1,7 +1,9 @@
 """Planner cost at scale: ``python -m bench.planner_bench [--nodes 10000]``.
 
-Measures, side by side in one run: a no-change plan (the steady state), a plan where 10 % of
-nodes changed GPU usage, and a mass NotReady plan; median and p95 of repeated runs.
+Measures, side by side in one run: a no-change plan (the steady state), the same and a
+one-node change planned incrementally (``plan(only=...)``: what a change pass does), a plan
+where 10 % of nodes changed GPU usage, and a mass NotReady plan; median and p95 of repeated
+runs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def main() -> None:
     assert not p.actions, p.actions[:3]
     print(f"no-change plan, {args.nodes} nodes, snapshots reused: median {med * 1e3:.1f} ms, "
           f"p95 {p95 * 1e3:.1f} ms")
+    med, p95, p = timed(lambda: plan(k, s, policy, mem, 1.0, only=()), args.repeat)
+    assert not p.actions
+    print(f"no-change plan, {args.nodes} nodes, incremental (nothing named): median "
+          f"{med * 1e3:.3f} ms, p95 {p95 * 1e3:.3f} ms")
+    one = dict(k.nodes)
+    first = next(iter(one))
+    one[first] = replace(one[first], gpu_held={GPU: 5})
+    k1 = replace(k, nodes=one)
+    med, p95, p = timed(lambda: plan(k1, s, policy, mem, 1.0, only=(first,)), args.repeat)
+    print(f"one node changed, {args.nodes} nodes, incremental: median {med * 1e3:.3f} ms, "
+          f"p95 {p95 * 1e3:.3f} ms, {len(p.changes)} changes")
     cold = replace(mem, settled={})
     med, p95, p = timed(lambda: plan(k, s, policy, cold, 1.0), args.repeat)
     assert not p.actions

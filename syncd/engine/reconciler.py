@@ -130,7 +130,7 @@ class Reconciler:
             leader = self.is_leader()
             self.metrics.leader.set(1 if leader else 0)
             if leader and not self.executor.dry_run:
-                confirmed = await self._confirm(p, k8s, slurm, read, touched, only, trigger)
+                confirmed = await self._confirm(p, k8s, slurm, read, only, trigger)
                 if confirmed is None:
                     return None
                 p, slurm = confirmed
@@ -160,7 +160,7 @@ class Reconciler:
             return p
 
     async def _confirm(self, p: Plan, k8s: KubeView, slurm: SlurmView, read: frozenset[str],
-                       touched: frozenset[str], only: frozenset[str] | None,
+                       only: frozenset[str] | None,
                        trigger: str) -> tuple[Plan, SlurmView] | None:
         """The plan with its state writes confirmed against slurmctld (those planned on the
         last view); re-planned on a fresh read of any node that changed behind syncd's back.
@@ -171,11 +171,12 @@ class Reconciler:
             return p, slurm
         marks = await self.reader.read_marks(names) if len(names) <= CONFIRM_MAX else None
         bad = names if marks is None else disagreeing(names, marks, slurm)
-        if (trigger == "change" and self.triggers.last_waits <= 1
+        if (trigger == "change" and self.triggers.first_look_only
                 and len(self.triggers.pending) >= STORM_MIN):
             # More nodes changed during the confirming read than ordinary churn brings: the
             # start of a mass event, whose drains are batched best in one pass.
-            self.triggers.notify(touched)
+            self.triggers.storm_suspected()
+            self.triggers.notify(self.triggers.taken)
             self.metrics.storm_deferrals.inc()
             return None
         self.metrics.confirms.labels("agreed").inc(len(names) - len(bad))

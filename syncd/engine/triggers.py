@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Iterable
 
 from syncd.engine.clock import LoopClock
-from syncd.engine.debounce import settle
+from syncd.engine.debounce import FIRST_LOOK, settle
 
 #: Slurm is not watched: nodes just written are read back this long after the first write.
 VERIFY_AFTER = 1.0
@@ -42,6 +42,11 @@ class Triggers:
         self._read_ready = False
         #: How many looks the last change's settle took (1: no storm was seen).
         self.last_waits = 0
+        #: The last settle returned after its short first look (a storm may have begun since).
+        self.first_look_only = False
+        self._suspect = False
+        #: The changed nodes the last pass took (without the written ones).
+        self.taken: frozenset[str] = frozenset()
 
     @property
     def stopping(self) -> bool:
@@ -69,6 +74,10 @@ class Triggers:
         if self._verify_at is None:  # the earliest unverified write sets the time
             self._verify_at = self.clock.monotonic() + verify_after
 
+    def storm_suspected(self) -> None:
+        """A pass saw a storm begin: the next settle looks with full steps."""
+        self._suspect = True
+
     def read_done(self) -> None:
         """A background Slurm read can be merged: wake for its pass (trigger ``read``)."""
         self._read_ready = True
@@ -89,6 +98,7 @@ class Triggers:
         A pass that plans on the last view keeps the written nodes for the verify read."""
         touched = frozenset(self._changed | self._written)
         full, self._full_needed = self._full_needed, False
+        self.taken = frozenset(self._changed)
         self._changed = set()
         if not keep_written:
             self._written = set()
@@ -128,9 +138,16 @@ class Triggers:
         if self._stopping:
             return None
         self.last_waits = 0
+        self.first_look_only = False
         if trigger == "change" and self.debounce > 0:
+            # After a pass gave its nodes up to a storm, the first look is a full step: the
+            # storm's rate is what a few milliseconds could not tell.
+            first = self.debounce if self._suspect else FIRST_LOOK
+            self._suspect = False
             self.last_waits = await settle(lambda: len(self._changed), self.debounce,
-                                           self.debounce_max, clock=self.clock.monotonic)
+                                           self.debounce_max, clock=self.clock.monotonic,
+                                           first=first)
+            self.first_look_only = self.last_waits <= 1 and first < self.debounce
         if trigger == "read":
             self._read_ready = False
             if not self._changed and not self._stopping:

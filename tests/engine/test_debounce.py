@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from syncd.engine.debounce import settle
+from syncd.engine.debounce import FIRST_LOOK, settle
 
 pytestmark = pytest.mark.looptime
 
@@ -53,3 +53,19 @@ async def test_an_endless_storm_is_cut_at_most() -> None:
     waits = await settle(lambda: len(names), step=0.005, most=0.3, clock=_clock)
     producer.cancel()
     assert waits == 60, waits  # 0.3 s / 5 ms
+
+
+async def test_a_lone_change_is_planned_after_the_first_look_not_a_full_step() -> None:
+    names = {"gpu001"}
+    t0 = _clock()
+    assert await settle(lambda: len(names), step=0.05, most=0.5, clock=_clock) == 1
+    assert _clock() - t0 == pytest.approx(FIRST_LOOK)
+
+
+async def test_a_storm_seen_in_the_first_look_is_waited_out_in_full_steps() -> None:
+    names: set[str] = set()
+    # 2,000 nodes/s for 0.2 s: 6 nodes within the first 3 ms look
+    producer = asyncio.create_task(_produce(names, per_tick=2, tick=0.001, ticks=200))
+    waits = await settle(lambda: len(names), step=0.05, most=2.0, clock=_clock)
+    await producer
+    assert waits >= 4 and len(names) == 400

@@ -231,3 +231,42 @@ async def test_the_breaker_withholds_a_mass_drain(tmp_path: Path) -> None:
         await rig.engine.desk.reset_breaker(who="test")
         reset = [e for e in rig.events.of(EventType.BREAKER) if e.data["state"] == "reset"]
         assert reset and "reset by test" in str(reset[0].data["why"])
+
+
+async def test_a_lone_cordon_is_drained_without_a_slurm_read_and_confirmed_first(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path) as rig:
+        await eventually(lambda: bool(rig.slurm.applied), within=1, what="first pass")
+        reads, partial = rig.slurm.reads, len(rig.slurm.partial_reads)
+        t0 = rig.now()
+        rig.kube.set("gpu003", cordoned=True)
+        rig.notify("gpu003")
+        await eventually(lambda: _drained(rig, "gpu003"), within=1, what="drain", every=0.001)
+        assert rig.now() - t0 < 0.01  # the 3 ms first look, not the 50 ms step
+        assert rig.slurm.mark_reads[-1] == ("gpu003",)
+        assert (rig.slurm.reads, len(rig.slurm.partial_reads)) == (reads, partial)
+
+
+async def test_a_storm_that_begins_slowly_is_still_drained_in_the_fewest_calls(
+    tmp_path: Path,
+) -> None:
+    """The first nodes of a mass event arrive too slowly for the first look (one per 2 ms):
+    the pass planned for them sees more nodes change while it confirms its drains, gives
+    them up, and the next pass waits for the storm and drains all 120 in 2 calls (batches of
+    100), not one call for the first node and two for the rest."""
+    names = tuple(f"gpu{i:03d}" for i in range(1, 121))
+    policy = replace(POLICY, drain_after=0.0, breaker=replace(POLICY.breaker, enabled=False))
+    async with running(tmp_path, nodes=names, policy=policy) as rig:
+        await eventually(lambda: len(rig.slurm.applied) >= 2, within=1, what="first pass")
+        rig.slurm.mark_delay = 0.01
+        before = len(rig.slurm.applied)
+        for n in names:
+            rig.kube.set(n, cordoned=True)
+            rig.notify(n)
+            await asyncio.sleep(0.002)
+        await eventually(lambda: all(_drained(rig, n) for n in names), within=5,
+                         what="every node drained")
+        drains = [a for a in rig.slurm.applied[before:] if a.kind.value == "drain"]
+        assert len(drains) == 2, [len(a.nodes) for a in drains]
+        assert rig.metrics.storm_deferrals._value.get() == 1
