@@ -52,6 +52,7 @@ class Engine:
 
     async def close(self) -> None:
         """Wait for the in-flight pass, then save the memory one last time."""
+        await self.reader.stop()
         async with self.shared.lock:
             self.saver.save(self.shared.memory)
             await self.saver.flush()

@@ -139,6 +139,13 @@ class SlurmReader:
                 return
             scope = nxt
 
+    async def stop(self) -> None:
+        """Cancel a background read still under way (at shutdown)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def take_fresh(self) -> Fresh | None:
         fresh, self._fresh = self._fresh, None
         return fresh

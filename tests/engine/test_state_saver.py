@@ -35,3 +35,19 @@ async def test_an_unreadable_state_file_starts_empty(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("")
     await StateStore(blocked).save(Memory())  # a state dir that is a file: logged, no crash
+
+
+async def test_saves_under_churn_are_at_most_one_a_second_and_flush_is_at_once(
+    tmp_path: Path,
+) -> None:
+    saver = StateSaver(StateStore(tmp_path))
+    task = asyncio.create_task(saver.run())
+    for i in range(100):  # a pass with changes every 50 ms for 5 s
+        saver.save(replace(Memory(), nodes={"gpu001": NodeMemory(flap_level=i)}))
+        await asyncio.sleep(0.05)
+    assert 4 <= saver.writes <= 6, saver.writes
+    saver.save(replace(Memory(), nodes={"gpu001": NodeMemory(flap_level=500)}))
+    await saver.flush()  # an operator request: written now, not a second later
+    assert StateStore(tmp_path).load().node("gpu001").flap_level == 500
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
