@@ -102,6 +102,7 @@ class Reconciler:
             touched, full_needed = self.triggers.take_touched(
                 keep_written=fresh is None and trigger in CACHED_TRIGGERS)
             memory = self.shared.memory
+            before = self.reader.last
             if fresh is not None:
                 self.reader.merge(fresh)
             scope = read_scope(trigger="read" if fresh is not None else trigger,
@@ -124,6 +125,11 @@ class Reconciler:
                 self.metrics.pass_stage.labels("read").observe(t_read - started)
             observed = self.clock.now()  # the time of what this pass's drift events report
             only = None if full else touched | read
+            if full and fresh is not None and "resync" not in fresh.triggers:
+                # A probe: the nodes whose snapshots the read replaced are all that can have
+                # changed on the Slurm side (the port hands back the same object for an
+                # unchanged node). The resync still plans every node, as a safety net.
+                only = _replaced(before, slurm, touched)
             p = plan(k8s, slurm, self.policy, memory, self.clock.now(), only=only)
             t_plan = self.clock.monotonic()
             self.metrics.pass_stage.labels("plan").observe(t_plan - t_read)
@@ -269,3 +275,16 @@ class Reconciler:
 
 def _not_written(p: Plan, written: set[str], failed: set[str]) -> set[str]:
     return {n for a in p.actions for n in a.nodes if n not in written} | failed
+
+
+def _replaced(before: SlurmView, after: SlurmView, touched: frozenset[str]
+              ) -> frozenset[str] | None:
+    """Nodes whose Slurm snapshot is not the very object it was, with ``touched``; None
+    (plan every node) when the node set itself changed."""
+    if not before.ok or len(before.nodes) != len(after.nodes):
+        return None
+    old = before.nodes
+    changed = {n for n, s in after.nodes.items() if old.get(n) is not s}
+    if any(n not in old for n in changed):
+        return None
+    return touched | changed
