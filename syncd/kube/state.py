@@ -200,7 +200,10 @@ class ClusterState:
 
     def problems(self) -> tuple[str, ...]:
         out = sorted(self._misses.values())
-        out += sorted(collision_problem(s, k) for s, k in self._claims.items() if len(k) > 1)
+        # After flush, the contested names are exactly those with several claims: looking
+        # only at them keeps a view of 10,000 nodes from scanning every claim per change.
+        out += sorted(collision_problem(s, self._claims[s]) for s in self._contested
+                      if s in self._claims)
         return tuple(out)
 
     def view(self, synced: bool) -> KubeView:
