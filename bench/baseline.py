@@ -15,6 +15,11 @@ at 100,000 pods would take longer than the poll interval on this machine.
 Each poll prints ``{"event": "start", "at": T}`` when it begins and, when it has finished, one
 JSON line with ``start``/``listed``/``end`` (CLOCK_MONOTONIC, comparable across processes) and
 the calls it made.
+
+The benchmark may hold it between polls, so a phase of syncd's that is longer than the idle
+gap between two polls still runs while the baseline uses no CPU: SIGUSR1 holds (a running
+poll finishes first; then ``{"event": "held", "at": T}``), SIGUSR2 releases (the next poll
+starts at once, and the interval counts from it).
 """
 
 from __future__ import annotations
@@ -136,21 +141,63 @@ async def poll(core: client.CoreV1Api, resource: str) -> dict[str, Any]:
             "nodes": len(nodes), "pods": len(pods)}
 
 
+class Pacing:
+    """When the next poll starts: ``interval`` after the last one began, at once after a
+    release, never while stopped or held. Signal handlers flip the flags and wake the loop."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.next_at = time.monotonic()
+        self.stopped = False
+        self.held = False
+        self.wake = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.wake.set()
+
+    def hold(self, on: bool) -> None:
+        self.held = on
+        self.wake.set()
+
+    def holding(self) -> bool:
+        return self.held and not self.stopped
+
+    async def until_due(self) -> bool:
+        """Waits until a poll is due; False once stopped."""
+        while not self.stopped:
+            if self.holding():
+                print(json.dumps({"event": "held", "at": time.monotonic()}), flush=True)
+                while self.holding():
+                    self.wake.clear()
+                    await self.wake.wait()
+                self.next_at = time.monotonic()
+                continue
+            delay = self.next_at - time.monotonic()
+            if delay <= 0:
+                return True
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), delay)
+        return False
+
+
 async def run(kubeconfig: str, interval: float, resource: str) -> None:
     await config.load_kube_config(config_file=kubeconfig)
-    stop = asyncio.Event()
+    pace = Pacing(interval)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, pace.stop)
+    loop.add_signal_handler(signal.SIGUSR1, pace.hold, True)
+    loop.add_signal_handler(signal.SIGUSR2, pace.hold, False)
     async with client.ApiClient() as api:
         core = client.CoreV1Api(api)
-        while not stop.is_set():
+        while await pace.until_due():
             t = time.monotonic()
+            pace.next_at = t + interval
             # Announced, so the benchmark's observer reads Slurm only while a poll may write.
             print(json.dumps({"event": "start", "at": t}), flush=True)
             print(json.dumps(await poll(core, resource)), flush=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, t + interval - time.monotonic()))
 
 
 def main(argv: list[str] | None = None) -> int:

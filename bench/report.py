@@ -33,6 +33,12 @@ def ms(x: Any) -> str:
     return "n/a" if not isinstance(x, float) or x != x else f"{x * 1000:.0f} ms"
 
 
+def held(r: R) -> str:
+    """How long the baseline was held for syncd's runs, if it was."""
+    spans = r["baseline"].get("held") or []
+    return f" (baseline held {sum(e - b for b, e in spans):.0f} s)" if spans else ""
+
+
 def summary(r: R) -> str:
     s, b, q = r["syncd"], r["baseline"], r["ratios"]
     return (f"[{r['nodes']} nodes, {r['pods']} pods] first sync syncd "
@@ -150,7 +156,7 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
     add("ratio mass drain calls baseline/syncd", lambda r: f"{f(r['ratios']['mass_calls'], 0)}x")
     add("syncd latency / breaker run during a baseline poll", lambda r: (
         f"{r['syncd']['latency']['baseline_poll_overlap']:.1f} s / "
-        f"{r['syncd']['breaker']['baseline_poll_overlap']:.1f} s overlap"))
+        f"{r['syncd']['breaker']['baseline_poll_overlap']:.1f} s overlap{held(r)}"))
     add("wall time of this size", lambda r: f"{r['wall_seconds']:.0f} s "
         f"(2 sandboxes {r['setup']['sandbox']:.0f} s, 2 simulated clusters "
         f"{r['setup']['simulator']:.0f} s, the runs side by side {r['setup']['runs']:.0f} s)")
@@ -243,9 +249,13 @@ NOTES = """## How it is measured
   syncd's phases run in those gaps instead of after it. syncd's first sync runs alone; its
   steady window (counted, not timed) runs while the baseline does its first sync; its latency
   run and mass event go into gaps between two baseline polls; the breaker run too, when the
-  gap left is long enough, otherwise after the baseline's last poll. The table's "overlap"
-  row shows how long syncd's latency and breaker runs shared the machine with a baseline
-  poll (0 s means never).
+  gap left is long enough. When a whole gap is too short (at 10,000 nodes an idle poll takes
+  longer than the 8.5 s a 30 s interval leaves for syncd's 21.5 s latency run), the baseline
+  is held between two polls (no poll starts; bench/baseline.py) while syncd runs, and its own
+  latency run follows in its next gap; the breaker run after the baseline's last poll is
+  held for too. The table's "overlap" row shows how long syncd's latency and breaker runs
+  shared the machine with a baseline poll (0 s means never) and how long the baseline was
+  held.
 - **Ghosts**: slurmctld shows them `UNKNOWN+NOT_RESPONDING`. syncd drains a node that is out
   only because its slurmd is silent (it would take jobs the moment slurmd answered), so every
   node of a mass event is drained and counted; NotReady latency changes use real-slurmd nodes,

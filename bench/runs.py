@@ -10,14 +10,16 @@ syncd's phases in the baseline's idle gaps between polls. Both are measured the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,9 @@ class Knobs:
     syncd_module: str = "syncd"
     redis_url: str = "redis://127.0.0.1:6379/0"  # where syncd publishes its events
     baseline: bool = True
+    #: hold the baseline for syncd's runs even when a gap between polls would fit them (the
+    #: schedule a large cluster falls back to; --hold-baseline)
+    hold: bool = False
 
 
 Result = dict[str, Any]
@@ -362,6 +367,7 @@ class Baseline(Child):
         self.interval = interval
         self.polls: list[dict[str, Any]] = []
         self.poll_began: float | None = None  # the running poll's start, None between polls
+        self.held_at: float | None = None  # when it said it holds (bench/baseline.py)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.baseline", "--kubeconfig", str(kubeconfig),
              "--interval", str(interval)],
@@ -379,6 +385,8 @@ class Baseline(Child):
                 continue
             if record.get("event") == "start":
                 self.poll_began = float(record["at"])
+            elif record.get("event") == "held":
+                self.held_at = float(record["at"])
             else:
                 self.polls.append(record)
                 self.poll_began = None
@@ -396,6 +404,27 @@ class Baseline(Child):
             return time.monotonic()
         last = self.polls[-1]
         return max(float(last["start"]) + self.interval, float(last["end"]))
+
+    async def hold(self, within: float) -> float:
+        """Holds the baseline after its running poll (if any); returns when it holds."""
+        self.held_at = None
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + within
+        while (at := self._held()) is None:
+            if not self.alive():
+                raise RuntimeError(f"baseline exited:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"baseline did not hold within {within:g}s")
+            await asyncio.sleep(0.05)
+        return at
+
+    def _held(self) -> float | None:
+        return self.held_at  # set by the reader thread
+
+    def release(self) -> None:
+        """Its next poll starts at once."""
+        self.held_at = None
+        self.proc.send_signal(signal.SIGUSR2)
 
     async def poll_done(self, count: int, within: float) -> dict[str, Any]:
         """The ``count``-th poll's record (1-based), once it finished."""
@@ -453,18 +482,35 @@ class BaselineRun:
             "kube_lists_per_min": p2["kube_lists"] * per_min,
             "poll_seconds": p2["end"] - p2["start"]}
 
-    async def gap(self, need: float) -> float:
-        """Waits, if it must, for a gap between two polls at least ``need`` seconds long;
-        returns when it ends (the next poll's start)."""
+    async def gap(self, need: float, *, whole: bool = False) -> float | None:
+        """Waits, if it must, for a gap between two polls at least ``need`` seconds long, and
+        returns when it ends (the next poll's start): the rest of the gap the baseline is in,
+        else (or with ``whole``) the next whole gap. None when even a whole gap is shorter:
+        the baseline's polls take longer than ``interval - need`` (its idle poll at 10,000
+        nodes / 100,000 pods took 13-16 s on a loaded 2-core machine), and waiting for a
+        longer gap would wait forever."""
+        bl, I = self.proc, self.knobs.interval  # noqa: E741 - the poll interval
+        if need >= I:
+            raise ValueError(f"a {need:g} s gap never fits a {I:g} s interval")
+        if not whole and bl.poll_began is None and bl.polls:
+            until = bl.next_poll_at()
+            if until - time.monotonic() >= need:
+                return until
+        # The next poll's record: right after it, a whole gap lies ahead.
+        last = await bl.poll_done(len(bl.polls) + 1, 2 * I + 600)
+        until = max(float(last["start"]) + I, float(last["end"]))
+        return until if until - time.monotonic() >= need else None
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """The baseline holds (no poll starts; a running one finishes first) for the body."""
         bl = self.proc
-        if need >= self.knobs.interval:
-            raise ValueError(f"a {need:g} s gap never fits a {self.knobs.interval:g} s interval")
-        while True:
-            if bl.poll_began is None:
-                until = bl.next_poll_at()
-                if until - time.monotonic() >= need:
-                    return until
-            await bl.poll_done(len(bl.polls) + 1, 2 * self.knobs.interval + 600)
+        began = await bl.hold(2 * self.knobs.interval + 600)
+        try:
+            yield
+        finally:
+            self.out.setdefault("held", []).append([began, time.monotonic()])
+            bl.release()
 
     async def latency(self, until: float) -> None:
         """The changes land evenly spread before the poll at ``until``: each waits a uniformly
@@ -491,11 +537,14 @@ class BaselineRun:
             await bl.poll_done(len(bl.polls) + 1, 2 * k.interval + 300)
 
     async def inject_mass(self) -> None:
-        """The mass event, half an interval before the next poll (if that is still ahead):
-        the baseline's average wait for an event that lands at a random moment."""
-        obs = self.obs
+        """The mass event between two polls, half an interval before the next one (or as the
+        gap begins, when polls take longer than half an interval): the baseline's average
+        wait for an event that lands at a random moment."""
+        obs, bl = self.obs, self.proc
         assert obs is not None
-        at = self.proc.next_poll_at() - self.knobs.interval / 2
+        if bl.poll_began is not None:
+            await bl.poll_done(len(bl.polls) + 1, 2 * self.knobs.interval + 600)
+        at = bl.next_poll_at() - self.knobs.interval / 2
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         nodes, _real = self.cluster.take_mass(self.knobs.mass_real)
         before = len(self.proc.polls)
@@ -561,18 +610,30 @@ async def side_by_side(sw: World, bw: World | None, knobs: Knobs) -> tuple[Resul
         b.start()
         await asyncio.gather(s.steady(), b.first_sync_and_steady())
         # syncd's changes are spread over change_span, then it waits for them to show.
-        until = await b.gap(knobs.change_span + 1.5)
-        await asyncio.gather(s.latency(), b.latency(until))
-        await s.mass()
+        until = None if knobs.hold else await b.gap(knobs.change_span + 1.5)
+        if until is not None:
+            await asyncio.gather(s.latency(), b.latency(until))
+            await s.mass()
+        else:
+            # No gap between two polls is long enough: syncd's runs happen while the
+            # baseline is held, and the baseline's own run follows in a whole gap.
+            async with b.held():
+                await s.latency()
+                await s.mass()
+            until = await b.gap(1.0, whole=True)
+            if until is None:
+                raise RuntimeError("the baseline polls without a gap between its polls")
+            await b.latency(until)
         s.stop_main()
         await b.inject_mass()
         fits = b.proc.next_poll_at() - time.monotonic() > s.breaker_needs()
-        if fits and b.proc.poll_began is None:
+        if fits and b.proc.poll_began is None and not knobs.hold:
             await s.breaker()
             await b.mass_done()
         else:
             await b.mass_done()
-            await s.breaker()
+            async with b.held():
+                await s.breaker()
         # The proof of the schedule: how long each timed syncd phase overlapped a poll.
         polls = b.proc.polls
         for phase in ("latency", "breaker"):

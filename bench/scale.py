@@ -81,9 +81,17 @@ def ratio(a: float, b: float) -> float:
 
 
 def _dump_tasks() -> None:
-    """SIGUSR1: where every task of the harness waits (a stuck run explains itself)."""
+    """SIGUSR1: where every task of the harness waits, down the chain of coroutines it awaits
+    (``Task.print_stack`` shows only the outermost one), so a stuck run explains itself."""
     for task in asyncio.all_tasks():
-        task.print_stack(file=sys.stderr)
+        print(f"task {task.get_name()}:", file=sys.stderr)
+        step: Any = task.get_coro()
+        while step is not None:
+            frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
+            if frame is not None:
+                print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_qualname}",
+                      file=sys.stderr)
+            step = getattr(step, "cr_await", None) or getattr(step, "ag_await", None)
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -93,6 +101,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         knobs = replace(knobs, profile=args.profile)
     if args.no_baseline:
         knobs = replace(knobs, baseline=False)
+    if args.hold_baseline:
+        knobs = replace(knobs, hold=True)
     knobs = replace(knobs, redis_url=args.redis_url)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [200] if args.quick else [1000, 5000, 10000])
@@ -144,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", type=int, default=0, help="nodes with a real slurmd (200)")
     ap.add_argument("--profile", default="", help="py-spy the latency phase into DIR")
     ap.add_argument("--no-baseline", action="store_true", help="syncd only (before/after runs)")
+    ap.add_argument("--hold-baseline", action="store_true",
+                    help="hold the baseline for syncd's runs even where a gap between its "
+                         "polls fits them (what sizes whose polls are too long get anyway)")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
                     help="the Redis syncd publishes its events to (a unique stream, deleted)")
     ap.add_argument("--out", default="", help="write the Markdown results here")

@@ -23,11 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_quick_benchmark(tmp_path: Path, redis_addr: Addr) -> None:
+# "held": the schedule a cluster whose baseline polls leave no gap long enough for syncd's
+# runs falls back to (10,000 nodes), forced here on the small cluster.
+@pytest.mark.parametrize("schedule", ["gaps", "held"])
+def test_quick_benchmark(tmp_path: Path, redis_addr: Addr, schedule: str) -> None:
     out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    hold = ["--hold-baseline"] if schedule == "held" else []
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--json", str(raw),
-         "--redis-url", redis_addr.redis_url],
+         "--redis-url", redis_addr.redis_url, *hold],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     (result,) = json.loads(raw.read_text())["results"]
@@ -66,6 +70,17 @@ def test_quick_benchmark(tmp_path: Path, redis_addr: Addr) -> None:
     for phase in ("latency", "breaker"):
         began = s[phase]["began"]
         assert not any(p["start"] <= began < p["end"] for p in b["polls"]), (phase, b["polls"])
+    if schedule == "held":
+        # Held twice (latency and mass, then the breaker run); no poll ran meanwhile, and the
+        # polls went on after each release.
+        spans = b["held"]
+        assert len(spans) == 2, spans
+        for start, end in spans:
+            assert not any(p["start"] < end and p["end"] > start for p in b["polls"]), spans
+        assert any(p["start"] >= spans[0][1] for p in b["polls"]), (spans, b["polls"])
+        for phase in ("latency", "breaker"):
+            assert s[phase]["baseline_poll_overlap"] == 0, (phase, s[phase])
+        assert "baseline held" in out.read_text()
     for key in ("mean_latency", "p99_latency", "first_sync", "mass_calls"):
         assert math.isfinite(result["ratios"][key]), key
     text = out.read_text()

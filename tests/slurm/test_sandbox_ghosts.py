@@ -25,6 +25,9 @@ def test_slurmd_config_leaves_the_ghosts_out(ghostbox: SlurmSandbox) -> None:
     slurmd = (etc / "slurmd.conf").read_text()
     assert "gpu[004-043]" in ctld and "gpu[004-043]" not in slurmd
     assert "NodeName=gpu[001-003]" in slurmd
+    # Ghosts sit at an address no connection reaches, so slurmctld's pings fail at once
+    # instead of being retried on a thread per ghost (docs/slurm-releases.md).
+    assert "NodeName=gpu[004-043] NodeAddr=224.0.0.1 " in ctld
     # Both say the difference is deliberate, so slurmctld does not log it per registration.
     assert "DebugFlags=NO_CONF_HASH" in ctld and "DebugFlags=NO_CONF_HASH" in slurmd
     log = (ghostbox.dir / "log" / "slurmctld.log").read_text()
