@@ -223,6 +223,9 @@ class Watcher:
 
     def view(self) -> KubeView:
         self.state.expire_tombstones()
+        # What expiring tombstones changed is told like any change: passes plan only the
+        # nodes they are told about (syncd.core.planner, ``only``).
+        self._changed()
         return self.state.view(self.synced)
 
     async def run(self) -> None:

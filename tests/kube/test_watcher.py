@@ -250,3 +250,22 @@ async def test_one_malformed_pod_is_skipped_and_counted_and_the_watch_goes_on(
         await eventually(lambda: w.view().nodes["gpu002"].gpu_held == {GPU: 2},
                          what="a real pod after the malformed one still counts")
         assert w.stats.relists == 0  # no relist was needed to get past it
+
+
+async def test_an_expired_tombstone_is_told_as_a_change(
+    kube_api: client.ApiClient, sim_client: SimClient
+) -> None:
+    """Passes plan only the nodes the watcher names (syncd.core.planner ``only``), so a
+    tombstone that expires while a view is taken is named like any other change."""
+    await sim_client.pool(2)
+    changes: list[frozenset[str]] = []
+    async with running(kube_api, changes=changes) as w:
+        await eventually(lambda: w.synced, what="synced")
+        await sim_client.delete_node("gpu002")
+        await eventually(lambda: w.view().nodes["gpu002"].gone, what="tombstone")
+        told = len(changes)
+        w.state.tombstone_ttl = 0.0
+        assert "gpu002" not in w.view().nodes  # expired as the view was taken
+        assert len(changes) == told + 1 and "gpu002" in changes[-1]
+        w.view()
+        assert len(changes) == told + 1  # nothing more changed: nothing more told
