@@ -27,7 +27,7 @@ class DaemonSettings:
     listen: str = "127.0.0.1:8080"
     state_dir: str = "/var/lib/syncd"
     debounce: Seconds = 0.05
-    debounce_max: Seconds = 0.5
+    debounce_max: Seconds = 2.0
     resync_every: Seconds = 300.0
     slurm_probe_every: Seconds = 15.0
     dry_run: bool = False

@@ -43,3 +43,14 @@ def test_applied_times_come_from_slurmctlds_log(tmp_path_factory: pytest.TempPat
         assert before == "info" and debug_level(box) == before
     finally:
         box.stop()
+
+
+def test_the_observer_reads_sinfo_lines_as_it_reads_scontrol_lines() -> None:
+    from bench.harness import parse_sinfo, visible
+
+    # recorded from sinfo 22.05.8 (-h -N -n NODE -O NodeList:|,StateComplete:|,features_act:|)
+    text = ("gpu001|idle|gpu|\n"
+            "gpu05000|down+drain+not_responding|gpu,gpu_avail_0|\n")
+    shown = parse_sinfo(text)
+    assert visible("DRAIN", shown["gpu05000"]) and visible("gpu_avail_0", shown["gpu05000"])
+    assert not visible("DRAIN", shown["gpu001"]) and not visible("gpu_avail_0", shown["gpu001"])
