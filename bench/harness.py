@@ -63,7 +63,13 @@ class Sandbox:
 
     @classmethod
     def start(cls, path: Path, total: int, real: int) -> Sandbox:
-        env = dict(os.environ, SANDBOX_QUIET="1")
+        # Slurm's default SlurmdTimeout (300 s, slurm.conf(5)), not the sandbox's 60 s for
+        # tests: every SlurmdTimeout/3 slurmctld sends each ghost a registration request on a
+        # thread of its own (9,800 at 10,000 nodes, ~1.5 s of slurmctld CPU and, under the
+        # applied clock's debug2, 9,800 log lines), which a real cluster's slurmds answer
+        # through the forwarding tree instead. At 20 s intervals one such round landed in
+        # every 20 s latency run (bench/PROFILING.md).
+        env = dict(os.environ, SANDBOX_QUIET="1", SANDBOX_SLURMD_TIMEOUT="300")
         env.pop("SLURM_CONF", None)
         box = cls(path, total, real, env)
         box._script("start", "--nodes", str(real), "--ghosts", str(total - real))

@@ -118,6 +118,10 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
     for stage in STAGES:
         add(f"syncd pass stage {stage}: passes, mean, p50 / p99 bucket", lambda r, st=stage: (
             _stage(r["syncd"]["latency"].get("stages", {}).get(st))))
+    add("syncd longest GC pause since start; confirming reads agreed / disagreed", lambda r: (
+        f"{ms(r['syncd']['latency'].get('gc_pause_max'))}; "
+        f"{f(r['syncd']['latency'].get('confirms', {}).get('agreed'), 0)} / "
+        f"{f(r['syncd']['latency'].get('confirms', {}).get('disagreed'), 0)}"))
     add("pod churn during syncd's latency run", lambda r: (
         f"{r['syncd']['latency']['churned']} replacements, "
         f"{f(r['syncd']['latency']['reconciles'], 0)} reconciles"))

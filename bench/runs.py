@@ -270,7 +270,11 @@ class SyncdRun:
                    - metric_sum(m0, "syncd_reconciles_total"),
                    slurm_ops={o: v - slurm_calls(m0).get(o, 0)
                               for o, v in slurm_calls(m1).items()},
-                   stages=stage_stats(m0, m1))
+                   stages=stage_stats(m0, m1),
+                   gc_pause_max=metric_sum(m1, "syncd_gc_pause_max_seconds"),
+                   confirms={o: metric_sum(m1, "syncd_confirmed_nodes_total", outcome=o)
+                             - metric_sum(m0, "syncd_confirmed_nodes_total", outcome=o)
+                             for o in ("agreed", "disagreed")})
         self.out["latency"] = res
 
     async def mass(self) -> None:
