@@ -28,27 +28,34 @@ WINDOW = 0.1
 STORM_MIN = 3
 #: The first look after a change (seconds): all the wait a lone change has.
 FIRST_LOOK = 0.003
+#: Once a storm is seen, it is over only after this long below the rate: a mass event reaches
+#: syncd in bursts (the API server's and the watch's own pauses), and a lull of one window
+#: inside it would split its drains over several passes.
+QUIET = 0.3
 
 
 async def settle(changed: Callable[[], int], step: float, most: float, *,
                  clock: Callable[[], float], storm_rate: float = STORM_RATE,
                  window: float = WINDOW, storm_min: int = STORM_MIN,
-                 first: float = FIRST_LOOK) -> int:
+                 first: float = FIRST_LOOK, quiet: float = QUIET) -> int:
     """Waits ``first``, then ``step`` again and again while changes still arrive at
-    ``storm_rate`` or faster; returns how many waits it took."""
+    ``storm_rate`` or faster (over ``window``; over ``quiet`` once a storm was seen); returns
+    how many waits it took."""
     start = clock()
     samples: deque[tuple[float, int]] = deque([(start, changed())])
     waits = 0
     wait = min(first, step)
+    span_kept = window
     while True:
         await asyncio.sleep(wait)
         wait = step
         waits += 1
         now, count = clock(), changed()
         samples.append((now, count))
-        while len(samples) > 2 and now - samples[1][0] >= window:
+        while len(samples) > 2 and now - samples[1][0] >= span_kept:
             samples.popleft()
         new, span = count - samples[0][1], now - samples[0][0]
         storm = new >= storm_min and new >= storm_rate * span
         if not storm or now - start + step > most:
             return waits
+        span_kept = max(window, quiet)

@@ -69,3 +69,17 @@ async def test_a_storm_seen_in_the_first_look_is_waited_out_in_full_steps() -> N
     waits = await settle(lambda: len(names), step=0.05, most=2.0, clock=_clock)
     await producer
     assert waits >= 4 and len(names) == 400
+
+
+async def test_a_lull_inside_a_storm_does_not_end_it() -> None:
+    names: set[str] = set()
+
+    async def bursts() -> None:
+        await _produce(names, per_tick=10, tick=0.01, ticks=20)  # 1,000 nodes/s for 0.2 s
+        await asyncio.sleep(0.25)  # the API server pauses
+        names.update(f"late-{i}" for i in range(200))
+
+    producer = asyncio.create_task(bursts())
+    await settle(lambda: len(names), step=0.05, most=2.0, clock=_clock)
+    assert len(names) == 400  # the pass comes after both bursts
+    await producer
