@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 #: Nodes per second from which changes count as a storm (a zone or a rack going away).
 STORM_RATE = 200.0
@@ -37,12 +37,18 @@ QUIET = 0.3
 async def settle(changed: Callable[[], int], step: float, most: float, *,
                  clock: Callable[[], float], storm_rate: float = STORM_RATE,
                  window: float = WINDOW, storm_min: int = STORM_MIN,
-                 first: float = FIRST_LOOK, quiet: float = QUIET) -> int:
+                 first: float = FIRST_LOOK, quiet: float = QUIET,
+                 history: Sequence[tuple[float, int]] = ()) -> int:
     """Waits ``first``, then ``step`` again and again while changes still arrive at
     ``storm_rate`` or faster (over ``window``; over ``quiet`` once a storm was seen); returns
-    how many waits it took."""
+    how many waits it took.
+
+    ``changed`` counts arrivals so far; ``history`` holds earlier (time, count) samples of
+    it, so nodes that arrived within the window before the wait (while a pass ran) count
+    towards the rate."""
     start = clock()
-    samples: deque[tuple[float, int]] = deque([(start, changed())])
+    samples: deque[tuple[float, int]] = deque(h for h in history if start - h[0] < window)
+    samples.append((start, changed()))
     waits = 0
     wait = min(first, step)
     span_kept = window

@@ -14,6 +14,7 @@ last pass, which decide what that pass reads from Slurm.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterable
 
 from syncd.engine.clock import LoopClock
@@ -21,6 +22,8 @@ from syncd.engine.debounce import FIRST_LOOK, settle
 
 #: Slurm is not watched: nodes just written are read back this long after the first write.
 VERIFY_AFTER = 1.0
+#: How far back arrivals are kept for the storm test (at least its window).
+ARRIVALS_KEPT = 0.5
 
 
 class Triggers:
@@ -40,6 +43,8 @@ class Triggers:
         self._verify_at: float | None = None
         self._next_resync: float | None = None
         self._read_ready = False
+        self._arrived = 0
+        self._arrivals: deque[tuple[float, int]] = deque()
         #: How many looks the last change's settle took (1: no storm was seen).
         self.last_waits = 0
         #: The last settle returned after its short first look (a storm may have begun since).
@@ -59,7 +64,16 @@ class Triggers:
 
     def notify(self, changed: Iterable[str] = ()) -> None:
         """Kubernetes changed these Slurm nodes (or something else worth a pass happened)."""
+        before = len(self._changed)
         self._changed.update(changed)
+        if len(self._changed) > before:
+            # arrivals, for the storm test: a backlog that built up while a pass ran is a
+            # storm's evidence too, not only what arrives during the next look
+            self._arrived += len(self._changed) - before
+            now = self.clock.monotonic()
+            self._arrivals.append((now, self._arrived))
+            while self._arrivals and now - self._arrivals[0][0] > ARRIVALS_KEPT:
+                self._arrivals.popleft()
         self._wake.set()
 
     def request_full(self) -> None:
@@ -144,9 +158,9 @@ class Triggers:
             # storm's rate is what a few milliseconds could not tell.
             first = self.debounce if self._suspect else FIRST_LOOK
             self._suspect = False
-            self.last_waits = await settle(lambda: len(self._changed), self.debounce,
+            self.last_waits = await settle(lambda: self._arrived, self.debounce,
                                            self.debounce_max, clock=self.clock.monotonic,
-                                           first=first)
+                                           first=first, history=tuple(self._arrivals))
             self.first_look_only = self.last_waits <= 1 and first < self.debounce
         if trigger == "read":
             self._read_ready = False

@@ -83,3 +83,17 @@ async def test_a_lull_inside_a_storm_does_not_end_it() -> None:
     await settle(lambda: len(names), step=0.05, most=2.0, clock=_clock)
     assert len(names) == 400  # the pass comes after both bursts
     await producer
+
+
+async def test_a_backlog_that_built_up_during_a_pass_counts_as_a_storm() -> None:
+    """60 nodes arrived over the 80 ms before the wait (while a pass ran): a storm, even if
+    none arrives during the first look."""
+    now = _clock()
+    history = [(now - 0.08, 0), (now - 0.04, 30), (now - 0.001, 60)]
+    assert await settle(lambda: 60, step=0.05, most=2.0, clock=_clock, history=history) > 1
+
+
+async def test_one_earlier_change_is_no_storm() -> None:
+    now = _clock()
+    assert await settle(lambda: 2, step=0.05, most=2.0, clock=_clock,
+                        history=[(now - 0.05, 1), (now - 0.001, 2)]) == 1
