@@ -76,7 +76,7 @@ class Mirroring:
 
     def _due(self, c: MirrorChange, now: float) -> bool:
         sent = self._sent.get(c.node)
-        if sent is not None and sent[0] == c.key and (self.dry_run or now < sent[1]):
+        if sent is not None and _covered(c.key, sent[0]) and (self.dry_run or now < sent[1]):
             return False
         failed = self._failures.get(c.node)
         return failed is None or now >= failed[1]
@@ -130,3 +130,11 @@ class Mirroring:
             taint=None if c.taint is None else TaintChange(self.taint.key, c.taint),
             outcome=MirrorOutcome(outcome), error=error, slurm=slurm.nodes.get(c.node),
         ).event(c.node)
+
+
+def _covered(key: tuple[object, object], sent: object) -> bool:
+    """Everything ``key`` would write was in the write ``sent``: the watch has shown part of
+    that write (the condition, say) and not the rest yet (the taint, a separate request)."""
+    if not isinstance(sent, tuple) or len(sent) != 2:
+        return False
+    return all(part is None or part == was for part, was in zip(key, sent, strict=True))
