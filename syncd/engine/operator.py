@@ -59,7 +59,8 @@ class OperatorDesk:
             if not self.is_leader():
                 return replace(d, change=None, refused="this replica is a standby; run the "
                                "command against the leader")
-            out = await self.executor.execute([d.change], list(batch([d.change], 1)),
+            actions = list(batch([d.change], 1))
+            out = await self.executor.execute([d.change], actions,
                                               k8s=self.kube.view(), slurm=slurm,
                                               actor="operator", requested_by=who)
             self.publisher.publish(out.events)
@@ -70,7 +71,7 @@ class OperatorDesk:
                 return replace(d, change=None, refused="not written: the event spool cannot be "
                                "written and events.on_spool_failure is hold")
             self.shared.memory = d.memory
-            self.reader.assume(batch([d.change], 1))
+            self.reader.assume(actions)
             self.triggers.written(out.written, verify_after=VERIFY_AFTER)
             self.saver.save(d.memory)
             await self.saver.flush()

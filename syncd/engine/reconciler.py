@@ -37,14 +37,13 @@ from syncd.engine.metrics import Metrics
 from syncd.engine.mirroring import Mirroring
 from syncd.engine.publishing import Publisher
 from syncd.engine.shared import Shared
-from syncd.engine.slurm_reader import Fresh, SlurmReader
+from syncd.engine.slurm_reader import NO_VIEW, Fresh, SlurmReader
 from syncd.engine.state import StateSaver
 from syncd.engine.triggers import VERIFY_AFTER, Triggers
 
 log = logging.getLogger(__name__)
 #: How often the vanished-node check runs when no count changed (a rename keeps both counts).
 VANISHED_RECHECK = 60.0
-_NO_VIEW = SlurmView({}, ok=False)
 
 
 class Reconciler:
@@ -85,7 +84,7 @@ class Reconciler:
         return True
 
     def _last_good(self) -> SlurmView:
-        return self.reader.last if self.reader.health.ok else _NO_VIEW
+        return self.reader.last if self.reader.health.ok else NO_VIEW
 
     async def reconcile(self, trigger: str = "manual", *, fresh: Fresh | None = None
                         ) -> Plan | None:

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 from syncd.core.errors import SlurmError
 from syncd.core.model import Action, NodeMark, SlurmNode, SlurmView
-from syncd.core.passes import ReadScope, assumed
+from syncd.core.passes import FULL, ReadScope, assumed
 from syncd.core.ports import SlurmPort
 from syncd.engine.clock import LoopClock
 from syncd.engine.metrics import Metrics
 
 log = logging.getLogger(__name__)
-_NO_VIEW = SlurmView({}, ok=False)
-FULL_SCOPE = ReadScope(full=True)
+#: What a pass plans on when Slurm could not be read.
+NO_VIEW = SlurmView({}, ok=False)
 
 
 def _combine(old: Fresh | None, new: Fresh) -> Fresh:
@@ -31,12 +31,12 @@ def _combine(old: Fresh | None, new: Fresh) -> Fresh:
         return new
     by = (*old.triggers, *new.triggers)
     if new.view is not None:
-        return Fresh(new.scope, new.seq, view=new.view, triggers=by)
+        return Fresh(new.seq, view=new.view, triggers=by)
     if old.view is not None:
         view = SlurmView({**old.view.nodes, **(new.part or {})}, ok=True,
                          boot_time=old.view.boot_time)
-        return Fresh(old.scope, old.seq, view=view, triggers=by)
-    return Fresh(new.scope, old.seq, part={**(old.part or {}), **(new.part or {})},
+        return Fresh(old.seq, view=view, triggers=by)
+    return Fresh(old.seq, part={**(old.part or {}), **(new.part or {})},
                  triggers=by)
 
 
@@ -53,7 +53,6 @@ class Fresh:
     ``seq`` is the reader's write count when the read began: a node written after that shows
     its state from before the write in this read, so the merge keeps the assumed one."""
 
-    scope: ReadScope
     seq: int
     view: SlurmView | None = None
     part: Mapping[str, SlurmNode] | None = None
@@ -73,7 +72,7 @@ class SlurmReader:
         self.metrics = metrics
         self.clock = clock
         self.health = SlurmHealth()
-        self.last: SlurmView = _NO_VIEW
+        self.last: SlurmView = NO_VIEW
         self._full_at: float | None = None
         self._seq = 0
         self._written_at: dict[str, int] = {}
@@ -122,14 +121,13 @@ class SlurmReader:
             fresh: Fresh | None = None
             if scope.full:
                 view = await self._read_full_raw()
-                fresh = Fresh(scope, seq, view=view, triggers=by) if view is not None else None
+                fresh = Fresh(seq, view=view, triggers=by) if view is not None else None
             else:
                 part = await self._read_part(scope.names)
-                fresh = Fresh(scope, seq, part=part, triggers=by) if part is not None else None
+                fresh = Fresh(seq, part=part, triggers=by) if part is not None else None
                 if part is None:  # fall back, as an inline read does
                     view = await self._read_full_raw()
-                    fresh = (Fresh(FULL_SCOPE, seq, view=view, triggers=by)
-                             if view is not None else None)
+                    fresh = Fresh(seq, view=view, triggers=by) if view is not None else None
             if fresh is not None:
                 self._fresh = _combine(self._fresh, fresh)
             done()
@@ -208,11 +206,11 @@ class SlurmReader:
         if not scope.full:
             part = await self._read_part(scope.names)
             if part is not None:
-                return self.merge(Fresh(scope, seq, part=part))
+                return self.merge(Fresh(seq, part=part))
         view = await self._read_full_raw()
         if view is None:
-            return _NO_VIEW
-        return self.merge(Fresh(FULL_SCOPE, seq, view=view))
+            return NO_VIEW
+        return self.merge(Fresh(seq, view=view))
 
     async def _read_part(self, names: Sequence[str]) -> Mapping[str, SlurmNode] | None:
         try:
@@ -235,7 +233,7 @@ class SlurmReader:
         return view
 
     async def read_full(self) -> SlurmView:
-        return await self.read(FULL_SCOPE)
+        return await self.read(FULL)
 
     async def boot_time(self) -> str | None:
         """slurmctld's boot time, or None when it does not answer (recorded as an outage)."""

@@ -45,8 +45,6 @@ class Triggers:
         self._read_ready = False
         self._arrived = 0
         self._arrivals: deque[tuple[float, int]] = deque()
-        #: How many looks the last change's settle took (1: no storm was seen).
-        self.last_waits = 0
         #: The last settle returned after its short first look (a storm may have begun since).
         self.first_look_only = False
         self._suspect = False
@@ -151,17 +149,16 @@ class Triggers:
             self._verify_at = None
         if self._stopping:
             return None
-        self.last_waits = 0
         self.first_look_only = False
         if trigger == "change" and self.debounce > 0:
             # After a pass gave its nodes up to a storm, the first look is a full step: the
             # storm's rate is what a few milliseconds could not tell.
             first = self.debounce if self._suspect else FIRST_LOOK
             self._suspect = False
-            self.last_waits = await settle(lambda: self._arrived, self.debounce,
-                                           self.debounce_max, clock=self.clock.monotonic,
-                                           first=first, history=tuple(self._arrivals))
-            self.first_look_only = self.last_waits <= 1 and first < self.debounce
+            waits = await settle(lambda: self._arrived, self.debounce, self.debounce_max,
+                                 clock=self.clock.monotonic, first=first,
+                                 history=tuple(self._arrivals))
+            self.first_look_only = waits <= 1 and first < self.debounce
         if trigger == "read":
             self._read_ready = False
             if not self._changed and not self._stopping:

@@ -4,6 +4,8 @@ against the real slurmctld. Events go to a recording publisher (our own port).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -164,6 +166,28 @@ async def _changed(r: Engine, sim_client: SimClient, node: str) -> None:
     await eventually(lambda: node in r.triggers.pending, what="the watcher reports the change")
 
 
+@contextlib.asynccontextmanager
+async def _watched(kube_api: client.ApiClient, slurm: SlurmSandbox, tmp: Path,
+                   node: str) -> AsyncIterator[tuple[Engine, ScontrolPort]]:
+    """An engine on the real watcher and the real scontrol port, synced and past one full
+    pass; ``node`` is resumed afterwards."""
+    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
+    port = ScontrolPort(slurm.settings())
+    holder: list[Engine] = []
+    watcher = Watcher(kube_api, settings, POLICY,
+                      on_change=lambda names: holder[0].notify(names) if holder else None)
+    r = _reconciler(watcher, port, Recorder(), POLICY, tmp)
+    holder.append(r)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: watcher.synced, what="watcher synced")
+        await r.reconciler.reconcile("resync")  # full read: everything settles
+        yield r, port
+    finally:
+        task.cancel()
+        slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
+
+
 async def test_a_change_reads_no_node_table_and_confirms_its_drain_with_one_node(
     kube_api: client.ApiClient, sim_client: SimClient, clean_slurm: SlurmSandbox,
     annotated: None, tmp_path: Path,
@@ -171,18 +195,8 @@ async def test_a_change_reads_no_node_table_and_confirms_its_drain_with_one_node
     """The hot path: a change is planned on the last view; the drain it plans is confirmed by
     ``sinfo -n`` of that one node (a single-node request), never by ``scontrol show node``,
     which loads the whole table."""
-    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
-    port = ScontrolPort(clean_slurm.settings())
-    holder: list[Engine] = []
-    watcher = Watcher(kube_api, settings, POLICY,
-                      on_change=lambda names: holder[0].notify(names) if holder else None)
-    r = _reconciler(watcher, port, Recorder(), POLICY, tmp_path)
-    holder.append(r)
-    task = asyncio.create_task(watcher.run())
     node = clean_slurm.nodes[2]
-    try:
-        await eventually(lambda: watcher.synced, what="watcher synced")
-        await r.reconciler.reconcile("resync")  # full read: everything settles
+    async with _watched(kube_api, clean_slurm, tmp_path, node) as (r, port):
         await r.reconciler.reconcile("verify")
         before = len(port.runner.history)
         await _changed(r, sim_client, node)
@@ -192,9 +206,6 @@ async def test_a_change_reads_no_node_table_and_confirms_its_drain_with_one_node
         sinfo = [tuple(a[1:]) for a in new if a[0].endswith("sinfo")]
         assert sinfo == [("-h", "-N", "-n", node, "-O", MARK_FORMAT)], new
         assert "DRAIN" in clean_slurm.node_line(node)
-    finally:
-        task.cancel()
-        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
 
 
 async def test_an_operator_drain_made_after_the_last_read_is_never_overwritten(
@@ -205,18 +216,8 @@ async def test_an_operator_drain_made_after_the_last_read_is_never_overwritten(
     operator drains it in Slurm, then Kubernetes cordons it. Planned on the last view, the
     drain would replace the operator's reason with syncd's (and a later resume would lift
     the operator's drain); confirmed, syncd sees the operator's drain and leaves it."""
-    settings = KubeSettings(name_mapping=NameMapping(mode="annotation", key=ANNOTATION))
-    port = ScontrolPort(clean_slurm.settings())
-    holder: list[Engine] = []
-    watcher = Watcher(kube_api, settings, POLICY,
-                      on_change=lambda names: holder[0].notify(names) if holder else None)
-    r = _reconciler(watcher, port, Recorder(), POLICY, tmp_path)
-    holder.append(r)
-    task = asyncio.create_task(watcher.run())
     node = clean_slurm.nodes[1]
-    try:
-        await eventually(lambda: watcher.synced, what="watcher synced")
-        await r.reconciler.reconcile("resync")
+    async with _watched(kube_api, clean_slurm, tmp_path, node) as (r, _port):
         assert not r.reconciler.reader.last.nodes[node].drained
         clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=DRAIN",
                         "Reason=rma ticket 4711")
@@ -227,6 +228,3 @@ async def test_an_operator_drain_made_after_the_last_read_is_never_overwritten(
         assert "Reason=rma ticket 4711" in clean_slurm.node_line(node)
         confirms = r.reconciler.metrics.confirms
         assert confirms.labels("disagreed")._value.get() == 1
-    finally:
-        task.cancel()
-        clean_slurm.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
