@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from syncd.core.mirror import AVAILABLE
-from syncd.core.model import EventType, Taint
+from syncd.core.model import EventType, NodeCondition, Taint
 from syncd.core.policy import Mirror
 from syncd.events.envelope import encode, envelope, source_uri
 from syncd.events.schemas import validate_event
@@ -142,3 +142,15 @@ async def test_a_standby_and_a_dry_run_write_nothing(tmp_path: Path) -> None:
         await asyncio.sleep(5 * PROBE)
         (ev,) = _mirrored(rig)  # reported once, not at every pass
         assert ev["outcome"] == "dry_run" and _marker(rig).attempts == 0
+
+
+def test_a_write_the_watch_showed_only_in_part_counts_as_sent() -> None:
+    """The condition and the taint are two requests; a pass between their watch events sees
+    the condition and not the taint, and must not write the taint (and an event) again."""
+    from syncd.engine.mirroring import _covered
+
+    cond = NodeCondition("SlurmNodeUnavailable", "True", "SlurmDrain", "drained")
+    assert _covered((None, True), (cond, True))  # the taint is the part still in flight
+    assert _covered((cond, True), (cond, True))
+    assert not _covered((None, False), (cond, True))  # a resume since: a new write
+    assert not _covered((cond, None), (None, True))
