@@ -166,7 +166,7 @@ class Policy:
         "node.kubernetes.io/out-of-service",
     )
     managed_nodes: str = ".*"
-    batch_size: int = 100
+    batch_size: int = 250
     gpu_resources: tuple[GpuResource, ...] = field(default_factory=default_gpu_resources)
     causes: Causes = field(default_factory=Causes)
     flap: Flap = field(default_factory=Flap)

@@ -450,9 +450,9 @@ def test_no_plan_without_a_slurm_view() -> None:
 # --- batching and events -------------------------------------------------------------------
 
 
-def test_identical_changes_batch_into_hostlists_of_at_most_100() -> None:
+def test_identical_changes_batch_into_hostlists_of_at_most_batch_size() -> None:
     names, run = _cluster(250)
-    run.policy = replace(NO_HOLDS, breaker=Breaker(enabled=False))
+    run.policy = replace(NO_HOLDS, breaker=Breaker(enabled=False), batch_size=100)
     run.set_k8s(*(knode(x, cordoned=True) for x in names))
     p = run.step(0.0)
     assert [len(a.nodes) for a in p.actions] == [100, 100, 50]  # one reason for one cause
@@ -462,6 +462,13 @@ def test_identical_changes_batch_into_hostlists_of_at_most_100() -> None:
     assert [len(a.nodes) for a in feats] == [100, 100, 50]
     assert feats[0].hostlist == "gpu[001-100]"
     assert sorted(n for a in feats for n in expand_hostlist(a.hostlist)) == sorted(names)
+
+
+def test_the_default_batch_drains_1000_nodes_in_4_calls() -> None:
+    names, run = _cluster(1000)
+    run.policy = replace(NO_HOLDS, breaker=Breaker(enabled=False))
+    run.set_k8s(*(knode(x, cordoned=True) for x in names))
+    assert [len(a.nodes) for a in run.step(0.0).actions] == [250, 250, 250, 250]
 
 
 def test_drift_events_are_edge_triggered() -> None:
