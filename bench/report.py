@@ -122,6 +122,8 @@ def render(results: list[R], wall: float, argv: Sequence[str] | None) -> str:
         f"{ms(r['syncd']['latency'].get('gc_pause_max'))}; "
         f"{f(r['syncd']['latency'].get('confirms', {}).get('agreed'), 0)} / "
         f"{f(r['syncd']['latency'].get('confirms', {}).get('disagreed'), 0)}"))
+    add("syncd GC pauses during the latency run: per generation n, > 10 ms, > 50 ms",
+        lambda r: _gc(r["syncd"]["latency"].get("gc")))
     add("pod churn during syncd's latency run", lambda r: (
         f"{r['syncd']['latency']['churned']} replacements, "
         f"{f(r['syncd']['latency']['reconciles'], 0)} reconciles"))
@@ -186,6 +188,15 @@ def keep_other_sections(generated: str, existing: str) -> str:
         if keeping:
             kept.append(line)
     return generated if not kept else generated.rstrip("\n") + "\n\n" + "\n".join(kept) + "\n"
+
+
+def _gc(gens: dict[str, Any] | None) -> str:
+    if gens is None:
+        return "-"
+    if not gens:
+        return "none"
+    return "; ".join(f"gen {g}: {st['n']}, {st['over_10ms']}, {st['over_50ms']}"
+                     for g, st in sorted(gens.items()))
 
 
 def _stage(st: dict[str, Any] | None) -> str:

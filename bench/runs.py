@@ -40,7 +40,7 @@ from bench.harness import (
     syncd_config,
     usage,
 )
-from bench.stages import stage_stats
+from bench.stages import gc_stats, stage_stats
 from bench.workload import Cluster, sim_requests, with_churn
 
 #: The baseline's observer reads Slurm until a read started this long after a poll ended (its
@@ -91,6 +91,9 @@ def latency_stats(items: list[Expect]) -> Result:
     got = [e.applied for e in items if e.applied_wall is not None]
     # every change, for the distribution plot (bench/plots.py)
     out["samples"] = {"applied": got, "visible": lat}
+    # when each change was made, its kind and latency: to line a slow one up with syncd's log
+    out["trace"] = [(e.wall0, e.kind, e.applied if e.applied_wall is not None else None)
+                    for e in items]
     if got:
         out["applied"] = {"n": len(got), **distribution(got)}
     if lat:
@@ -270,7 +273,7 @@ class SyncdRun:
                    - metric_sum(m0, "syncd_reconciles_total"),
                    slurm_ops={o: v - slurm_calls(m0).get(o, 0)
                               for o, v in slurm_calls(m1).items()},
-                   stages=stage_stats(m0, m1),
+                   stages=stage_stats(m0, m1), gc=gc_stats(m0, m1),
                    gc_pause_max=metric_sum(m1, "syncd_gc_pause_max_seconds"),
                    confirms={o: metric_sum(m1, "syncd_confirmed_nodes_total", outcome=o)
                              - metric_sum(m0, "syncd_confirmed_nodes_total", outcome=o)

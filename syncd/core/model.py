@@ -154,8 +154,16 @@ class NodeMark:
 
     def agrees(self, s: SlurmNode) -> bool:
         """Same state, flags and reason text as ``s`` (the user is not compared: sinfo and
-        scontrol name it differently, and the reason text is what ownership reads)."""
-        return self.state is s.state and self.flags == s.flags and self.reason == s.reason
+        scontrol name it differently, and the reason text is what ownership reads). MIXED
+        and ALLOCATED agree: scontrol derives MIXED from CPU counts while sinfo prints the
+        stored state for a moment after a job starts, and no decision tells them apart."""
+        return (in_use(self.state) is in_use(s.state) and self.flags == s.flags
+                and self.reason == s.reason)
+
+
+def in_use(state: BaseState) -> BaseState:
+    """``state`` with MIXED read as ALLOCATED (see :meth:`NodeMark.agrees`)."""
+    return BaseState.ALLOCATED if state is BaseState.MIXED else state
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from syncd.core.model import BaseState, NodeMark, SlurmNode
+from syncd.core.model import BaseState, SlurmNode
 
 # Every key 22.05.8, 24.11.5 and 26.05.5 print for a node. Inside a free-text value only one
 # of these starts a new field, so a reason like "fan = broken Bar=1" stays one value.
@@ -202,30 +202,6 @@ def parse_node(fields: dict[str, str], stats: ParseStats | None = None) -> Slurm
         gres_gpus=parse_gpus(fields.get("Gres", "")),
         gres_used_gpus=parse_gpus(fields.get("GresUsed", "")),
     )
-
-
-#: ``sinfo -O`` fields of a node's mark; the reason is last because it is free text and may
-#: hold the separator itself.
-MARK_FORMAT = "NodeList:|,StateComplete:|,User:|,Reason:|"
-
-
-def parse_mark(text: str, stats: ParseStats | None = None) -> tuple[str, NodeMark] | None:
-    """One line of ``sinfo -h -N -n NODE -O MARK_FORMAT``: (name, mark), or None when sinfo
-    printed nothing (no such node). sinfo prints ``none`` and ``Unknown`` for a node without
-    a reason; a reason left on a schedulable node counts as none, as in :func:`parse_node`."""
-    line = text.strip("\n")
-    if not line.strip():
-        return None
-    parts = line.split("|", 3)
-    if len(parts) < 4:
-        raise ValueError(f"sinfo printed an unexpected line: {line[:200]!r}")
-    name, state_text, user, reason = parts
-    reason = reason[:-1] if reason.endswith("|") else reason
-    if reason == "none":
-        reason, user = "", ""
-    state, flags = parse_state(state_text, stats)
-    reason, user = live_reason(state, flags, reason.strip(), user.strip())
-    return name.strip(), NodeMark(state, flags, reason, user)
 
 
 def parse_nodes(

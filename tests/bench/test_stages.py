@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.stages import stage_stats
+from bench.stages import gc_stats, stage_stats
 from syncd.engine.metrics import Metrics
 
 
@@ -32,3 +32,17 @@ def test_stage_stats_count_only_the_passes_between_the_scrapes() -> None:
     assert abs(got["plan"]["mean"] - (99 * 0.0004 + 0.04) / 100) < 1e-9
     assert got["read"]["n"] == 1 and got["read"]["p99_le"] == 0.1
     assert "confirm" not in got
+
+
+def test_gc_stats_count_the_pauses_over_10_and_50_ms() -> None:
+    m = Metrics(version="test")
+    m.gc_pause.labels("2").observe(0.3)  # before the run: not counted
+    m0 = _scrape(m)
+    for pause in (0.001, 0.008, 0.015, 0.06):
+        m.gc_pause.labels("2").observe(pause)
+    m.gc_pause.labels("0").observe(0.0005)
+    got = gc_stats(m0, _scrape(m))
+    assert got["2"]["n"] == 4 and got["2"]["over_10ms"] == 2 and got["2"]["over_50ms"] == 1
+    assert got["0"] == {"n": 1, "mean": 0.0005, "p50_le": 0.001, "p99_le": 0.001,
+                        "over_10ms": 0, "over_50ms": 0}
+    assert "1" not in got

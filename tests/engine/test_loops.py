@@ -256,7 +256,8 @@ async def test_a_storm_that_begins_slowly_is_still_drained_in_the_fewest_calls(
     them up, and the next pass waits for the storm and drains all 120 in 2 calls (batches of
     100), not one call for the first node and two for the rest."""
     names = tuple(f"gpu{i:03d}" for i in range(1, 121))
-    policy = replace(POLICY, drain_after=0.0, breaker=replace(POLICY.breaker, enabled=False))
+    policy = replace(POLICY, drain_after=0.0, breaker=replace(POLICY.breaker, enabled=False),
+                     batch_size=100)
     async with running(tmp_path, nodes=names, policy=policy) as rig:
         await eventually(lambda: len(rig.slurm.applied) >= 2, within=1, what="first pass")
         rig.slurm.mark_delay = 0.01

@@ -22,8 +22,8 @@ from syncd.engine.state import StateStore
 from syncd.kube.watcher import Watcher
 from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings, NameMapping
-from syncd.slurm.parse import MARK_FORMAT
 from syncd.slurm.scontrol import ScontrolPort
+from syncd.slurm.sinfo import MARK_FORMAT
 from tests.fixtures.fakes import Recorder
 from tests.fixtures.slurm import SlurmSandbox
 from tests.fixtures.waiting import eventually

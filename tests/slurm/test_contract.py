@@ -16,14 +16,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from syncd.core.model import Action, ActionKind, BaseState
-from syncd.slurm.errors import InvalidState, Refused, UnknownNode
+from syncd.slurm.errors import InvalidState, Refused, SlurmError, UnknownNode
 from syncd.slurm.parse import parse_gpus, split_fields
 from syncd.slurm.pyslurm_backend import PyslurmPort
 from syncd.slurm.rest_backend import RestPort, make_rest_port
 from syncd.slurm.runner import make_runner
 from syncd.slurm.scontrol import ScontrolPort
 from syncd.slurm.select import PyslurmCheck, check_pyslurm, make_slurm_port
-from tests.fixtures.slurm import SlurmSandbox
+from tests.fixtures.slurm import SlurmSandbox, submit
 from tests.fixtures.waiting import eventually
 from tests.slurm.kit import kube, policy_for, read_when, reconcile
 
@@ -156,6 +156,40 @@ async def test_the_confirming_read_agrees_with_the_full_read(port: Port,
     for x in (n, m):
         slurm.run("scontrol", "update", f"NodeName={x}", "State=RESUME", check=False)
     await eventually(agreeing, what="resumed")
+
+
+async def test_a_partial_read_agrees_with_the_full_read(port: Port,
+                                                       slurm: SlurmSandbox) -> None:
+    """``read_nodes`` (the verify read after a write; single-node ``sinfo`` reads on the
+    scontrol backend) reads every field as ``read`` does: a running GPU job, features set
+    and cleared, an operator's drain with free text, down; unknown nodes fail the call as a
+    hostlist read does, so the reader falls back to a full read."""
+    busy, feats, drained, down = slurm.nodes[3], slurm.nodes[4], slurm.nodes[5], slurm.nodes[6]
+    names = [busy, feats, drained, down]
+    job = submit(slurm, ["-w", busy, "--gres=gpu:2", "--cpus-per-task=1", "--mem=1",
+                         "--output=/dev/null", "--chdir=/", "--wrap", "sleep 300"])
+    try:
+        await port.apply(Action(ActionKind.SET_FEATURES, feats, (feats,),
+                                features=("gpu", "gpu_avail_5")))
+        slurm.run("scontrol", "update", f"NodeName={drained}", "State=DRAIN",
+                  "Reason=rma | ticket=4711 none [x]")
+        slurm.run("scontrol", "update", f"NodeName={down}", "State=DOWN", "Reason=dead psu")
+
+        async def agreeing() -> bool:
+            view, part = await port.read(), await port.read_nodes(names)
+            return (view.nodes[busy].gres_used_gpus == 2
+                    and {n: part.get(n) for n in names} == {n: view.nodes[n] for n in names})
+
+        await eventually(agreeing, what="a running job, features, drained, down")
+        await port.apply(Action(ActionKind.SET_FEATURES, feats, (feats,), features=()))
+        await eventually(agreeing, what="features cleared")
+    finally:
+        slurm.run("scancel", job, check=False)
+        await port.apply(Action(ActionKind.SET_FEATURES, feats, (feats,), features=("gpu",)))
+        for x in (drained, down):
+            slurm.run("scontrol", "update", f"NodeName={x}", "State=RESUME", check=False)
+    with pytest.raises(SlurmError):
+        await port.read_nodes([busy, "nosuch001"])
 
 
 async def test_resume_of_a_node_that_is_not_drained(port: Port, slurm: SlurmSandbox) -> None:
