@@ -26,6 +26,11 @@ from syncd.events import Outbox, make_sinks
 from syncd.settings.events import EventsSettings, MqttSink, RedisSink
 from tests.fixtures.brokers import Addr, PrivateBroker
 
+#: (label, Redis on, MQTT on, mqtt.stream): both sinks, each alone, and MQTT's batch stream.
+ROWS = (("redis+mqtt", True, True, "events"), ("redis", True, False, "events"),
+        ("mqtt", False, True, "events"), ("redis+mqtt (batches)", True, True, "batches"),
+        ("mqtt (batches)", False, True, "batches"))
+
 
 def sample(count: int) -> list[DriftEvent]:
     """Drift events of realistic size (~700 bytes of JSON) spread over 64 nodes."""
@@ -90,16 +95,15 @@ async def main(args: argparse.Namespace) -> None:
     events = sample(args.events)
     print(f"{args.events} events, {args.per_publish} per publish(), batch_size {args.batch}, "
           f"brokers: {'machine' if args.machine else 'private'}")
-    print(f"{'fsync':<8} {'sinks':<12} {'publish/s':>10} {'end-to-end/s':>13} {'CPU µs/event':>13}")
+    print(f"{'fsync':<8} {'sinks':<22} {'publish/s':>10} {'end-to-end/s':>13} {'CPU µs/event':>13}")
     try:
         for fsync in args.fsync:
-            for label, redis_on, mqtt_on in (("redis+mqtt", True, True), ("redis", True, False),
-                                             ("mqtt", False, True)):
+            for label, redis_on, mqtt_on, stream in ROWS:
                 cfg = replace(base, fsync=fsync, redis=replace(base.redis, enabled=redis_on),
-                              mqtt=replace(base.mqtt, enabled=mqtt_on))
+                              mqtt=replace(base.mqtt, enabled=mqtt_on, stream=stream))
                 count = events if fsync != "always" else events[: max(1, len(events) // 5)]
                 r = await one_run(cfg, count, args.per_publish)
-                print(f"{fsync:<8} {label:<12} {r['publish']:>10.0f} {r['end_to_end']:>13.0f} "
+                print(f"{fsync:<8} {label:<22} {r['publish']:>10.0f} {r['end_to_end']:>13.0f} "
                       f"{r['cpu_us']:>13.1f}", flush=True)
     finally:
         for broker in brokers:

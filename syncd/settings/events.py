@@ -48,11 +48,20 @@ class MqttSink:
     #: How long a QoS 1 publish may wait for the broker's PUBACK before the batch is retried.
     timeout: Seconds = 10.0
     keepalive: int = 30
+    #: ``events``: one message per event on ``<prefix>/events`` (CloudEvents structured mode);
+    #: ``batches``: one message per delivery batch on ``<prefix>/batches``, a JSON array of
+    #: the same events (CloudEvents JSON batch format), at most ``batch_bytes`` each.
+    stream: str = "events"
+    batch_bytes: int = 131072
 
     def problems(self) -> list[str]:
         out: list[str] = []
         if not 0 < self.port < 65536:
             out.append("mqtt.port: must be between 1 and 65535")
+        if self.stream not in ("events", "batches"):
+            out.append("mqtt.stream: must be events or batches")
+        if self.batch_bytes < 1024:
+            out.append("mqtt.batch_bytes: must be 1024 or more")
         if any(c in self.topic_prefix for c in "+#\0") or not self.topic_prefix:
             out.append("mqtt.topic_prefix: must be non-empty without + # or NUL")
         if self.timeout <= 0:

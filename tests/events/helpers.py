@@ -23,7 +23,7 @@ from syncd.core.model import (
 )
 from syncd.core.snapshots import kube_json, slurm_json
 from syncd.settings.events import EventsSettings, MqttSink, RedisSink
-from tests.fixtures.brokers import Addr
+from tests.fixtures.brokers import Addr, PrivateBroker
 from tests.fixtures.waiting import eventually
 
 
@@ -184,6 +184,14 @@ class MqttCollector:
         """The decoded events received (empty payloads, i.e. cleared retained, left out)."""
         return [json.loads(m.payload) for m in self.messages
                 if isinstance(m.payload, bytes) and m.payload]
+
+
+async def wait_for_session_saved(broker: PrivateBroker, after: float) -> None:
+    """Mosquitto saves sessions every second (autosave_interval 1); wait for a save made
+    after the subscription, so the SIGKILL cannot take the subscriber's session with it."""
+    db = broker.workdir / "mosquitto.db"
+    await eventually(lambda: db.exists() and db.stat().st_mtime > after + 0.01,
+                     what="mosquitto to persist the subscriber's session")
 
 
 @pytest.fixture

@@ -19,21 +19,19 @@ from pathlib import Path
 import pytest
 
 from syncd.events import Outbox, make_sinks, validate_event
-from tests.events.helpers import MqttCollector, numbered, read_stream, settings
+from tests.events.helpers import (
+    MqttCollector,
+    numbered,
+    read_stream,
+    settings,
+    wait_for_session_saved,
+)
 from tests.fixtures.brokers import PrivateBroker
 from tests.fixtures.waiting import eventually
 
 FAILED_ATTEMPTS = 12
 BATCHES = 10
 PRODUCED = 1_000
-
-
-async def wait_for_session_saved(broker: PrivateBroker, after: float) -> None:
-    """Mosquitto saves sessions every second (autosave_interval 1); wait for a save made
-    after the subscription, so the SIGKILL cannot take the subscriber's session with it."""
-    db = broker.workdir / "mosquitto.db"
-    await eventually(lambda: db.exists() and db.stat().st_mtime > after + 0.01,
-                     what="mosquitto to persist the subscriber's session")
 
 
 def failures(outbox: Outbox) -> dict[str, int]:

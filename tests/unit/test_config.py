@@ -70,6 +70,8 @@ def _flatten_raw(raw: Any, prefix: str = "") -> dict[str, Any]:
         ({"slurm": {"read_format": "yaml"}}, "slurm.read_format: must be one of"),
         ({"daemon": {"listen": "8080"}}, "daemon.listen: must be host:port"),
         ({"events": {"redis": {"url": "http://x"}}}, "events.redis.url"),
+        ({"events": {"mqtt": {"stream": "json"}}}, "mqtt.stream: must be events or batches"),
+        ({"events": {"mqtt": {"batch_bytes": 10}}}, "mqtt.batch_bytes: must be 1024 or more"),
         ({"kubernetes": {"name_mapping": {"mode": "label"}}}, "kubernetes.name_mapping.key"),
         ({"kubernetes": {"slurm_pod_selector": "app in (slurmd login)"}},
          "kubernetes.slurm_pod_selector: not a label selector the API server accepts"),
