@@ -72,8 +72,10 @@ def read_scope(
     A change or timer pass reads nothing: it plans on the last view, into which the reader
     has put syncd's own writes (:func:`assumed`); a read of 10,000 nodes before a 5 ms write
     would cost ~85 ms, and its state writes are confirmed node by node instead
-    (:func:`to_confirm`). A verify pass reads the nodes just written and those the last plan
-    left unsettled (``watch``: a timer is running). Resyncs, probes and restarts read
+    (:func:`to_confirm`). A verify pass reads the nodes just written. Nodes with a timer
+    running are not read with them: a state write is confirmed before it is made, and the
+    probe reads them; reading them too made every verify read at 10,000 nodes under churn a
+    read of the whole node table (docs/hot-path.md). Resyncs, probes and restarts read
     everything, as does any pass whose last full read is older than ``FULL_READ_MAX_AGE``
     or that has no plan to build on (``watch`` None).
     """
@@ -83,7 +85,6 @@ def read_scope(
     if trigger in CACHED_TRIGGERS:
         return ReadScope(full=False)
     wanted = {n for n in written if n in last.nodes}
-    wanted.update(n for n in watch if n in last.nodes)
     if len(wanted) > PARTIAL_READ_MAX:
         return FULL
     return ReadScope(full=False, names=tuple(sorted(wanted)))

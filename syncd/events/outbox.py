@@ -263,7 +263,7 @@ class Outbox:
             batch = await asyncio.to_thread(self.spool.read, sink.name, self.settings.batch_size)
         if not batch:
             return 0
-        await sink.send(batch)
+        await sink.send(batch, self.spool.superseded(batch))
         moved = self.spool.move_cursor(sink.name, batch[-1].seq)
         self._stats[sink.name].delivered += len(batch)
         self._progress.set()

@@ -109,7 +109,8 @@ class RedisStreamSink:
             )
         return self._client
 
-    async def send(self, batch: Sequence[SpooledEvent]) -> None:
+    async def send(self, batch: Sequence[SpooledEvent],
+                   superseded: frozenset[str] = frozenset()) -> None:
         client = self._connect()
         try:
             if self._scripts:

@@ -14,7 +14,12 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["IntentRow", "RecentRows", "SpooledEvent"]
+from syncd.core.model import EventType
+
+__all__ = ["STATE_TYPES", "IntentRow", "RecentRows", "SpooledEvent"]
+
+#: Event types that carry a node's state (MQTT keeps the newest as the node's retained message).
+STATE_TYPES = frozenset({EventType.DRIFT, EventType.ACTION, EventType.ACTION_FAILED})
 
 #: Rows kept at most: enough for several batches of every sink, small in memory (~1 KB each).
 CAPACITY = 20_000
@@ -43,11 +48,17 @@ class RecentRows:
         self._capacity = capacity
         self._rows: list[SpooledEvent] = []
         self._seqs: list[int] = []
+        #: subject -> seq of its newest state row (STATE_TYPES) committed since start
+        self._newest: dict[str, int] = {}
 
     def add(self, rows: Sequence[SpooledEvent]) -> None:
         """``rows`` were just committed (ascending, above every row kept)."""
         self._rows += rows
         self._seqs += [r.seq for r in rows]
+        newest = self._newest
+        for r in rows:
+            if r.subject and r.type in STATE_TYPES:
+                newest[r.subject] = r.seq
         over = len(self._rows) - self._capacity
         if over > 0:
             self.start = self._seqs[over]
@@ -60,6 +71,14 @@ class RecentRows:
         cut = bisect.bisect_left(self._seqs, first)
         del self._rows[:cut], self._seqs[:cut]
         self.start = first
+
+    def superseded(self, batch: Sequence[SpooledEvent]) -> frozenset[str]:
+        """Subjects of ``batch`` with a state row committed after the batch's last row."""
+        if not batch:
+            return frozenset()
+        last, newest = batch[-1].seq, self._newest
+        return frozenset(s for s in {r.subject for r in batch}
+                         if s and newest.get(s, 0) > last)
 
     def after(self, seq: int, limit: int) -> list[SpooledEvent] | None:
         """The next ``limit`` rows above ``seq``, or None when some may be older than the window."""

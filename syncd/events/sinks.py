@@ -26,8 +26,11 @@ class Sink(Protocol):
     #: Stable name: it keys the sink's cursor in the spool and its counters.
     name: str
 
-    async def send(self, batch: Sequence[SpooledEvent]) -> None:
-        """Deliver ``batch`` in order (connecting first if needed); raise SinkError on failure."""
+    async def send(self, batch: Sequence[SpooledEvent],
+                   superseded: frozenset[str] = frozenset()) -> None:
+        """Deliver ``batch`` in order (connecting first if needed); raise SinkError on failure.
+        ``superseded``: subjects with a newer event already committed to the spool, which a
+        sink that keeps only each subject's latest state may skip (it follows)."""
         ...
 
     async def close(self) -> None:

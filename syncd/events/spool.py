@@ -7,18 +7,16 @@ event leaves when every sink has acknowledged it, or when the bound drops it), s
 holds the events of ``[first, last]``, less the *holes*: sequence numbers that were given out
 but never stored (events dropped from a full memory buffer while the disk failed).
 
-Threads: every write (``write``, ``append``, ``ack``, ``trim``) comes from one thread at a
-time, the outbox's writer (:mod:`syncd.events.writer`), on its own connection. Delivery lanes
-read on a second connection and move cursors in memory only (``move_cursor``); the next
-``write`` persists them. A short lock guards the in-memory state and is never held for I/O.
+Threads: every write (``write``, ``append``, ``ack``, ``trim``) comes from the outbox's writer
+thread (:mod:`syncd.events.writer`), on its own connection. Delivery lanes read on a second
+connection and move cursors in memory only (``move_cursor``); the next ``write`` persists
+them. A short lock guards the in-memory state and is never held for I/O.
 
-fsync policy (``EventsSettings.fsync``), mapped onto SQLite's ``synchronous`` pragma
-(https://www.sqlite.org/pragma.html#pragma_synchronous, WAL section): ``off`` is
-``synchronous=NORMAL``, a commit is a write() into the WAL with no fsync, which survives a
-crash of the process but maybe not a power loss (that never corrupts the file); ``batch`` is
-``synchronous=FULL``, one fsync per transaction however many events it holds; ``always`` is
-the same, and the writer makes one transaction per event.
-Transactions that only move cursors are never fsynced (see :meth:`Spool.write`).
+fsync policy (``EventsSettings.fsync``) as SQLite's ``synchronous`` pragma
+(https://www.sqlite.org/pragma.html#pragma_synchronous, WAL section): ``off`` is NORMAL (a
+commit is a write() into the WAL: survives a process crash, maybe not a power loss, never
+corrupts); ``batch`` is FULL, one fsync per transaction; ``always`` is FULL with one
+transaction per event. Transactions that only move cursors are never fsynced (:meth:`write`).
 """
 
 from __future__ import annotations
@@ -230,6 +228,10 @@ class Spool:
         with self._state:
             return self._recent.after(self._cursors[sink], limit)
 
+    def superseded(self, batch: Sequence[SpooledEvent]) -> frozenset[str]:
+        with self._state:  # subjects of ``batch`` with a newer event committed since start
+            return self._recent.superseded(batch)
+
     def read(self, sink: str, limit: int) -> list[SpooledEvent]:
         """The next ``limit`` events ``sink`` has not acknowledged, oldest first."""
         with self._state:
@@ -240,17 +242,14 @@ class Spool:
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT seq, id, type, subject, created, body FROM events"
-                " WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit),
-            ).fetchall()
+                " WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
         return [SpooledEvent(*r) for r in rows]
 
     def open_intents(self) -> list[IntentRow]:
         """Every intent stored and not settled, oldest first."""
         with self._read_lock:
             rows = self._reader.execute(
-                "SELECT key, record, created FROM intents ORDER BY created, key"
-            ).fetchall()
+                "SELECT key, record, created FROM intents ORDER BY created, key").fetchall()
         return [(str(k), str(r), float(c)) for k, r, c in rows]
 
     def backlog(self) -> dict[str, int]:

@@ -149,6 +149,33 @@ async def test_the_batches_stream_loses_nothing_across_a_broker_outage(
     assert firsts == list(range(1, 301))
 
 
+async def test_a_backlog_publishes_each_nodes_retained_state_once(
+    private_mosquitto: PrivateBroker, tmp_path: Path
+) -> None:
+    """300 events of 10 nodes wait while the broker is down; once it is back they go out in
+    8 batches, but each node's retained state only from the batch with its newest event."""
+    cfg = settings(mqtt=private_mosquitto.addr, prefix="syncd", batch_size=40)
+    published = numbered(300)
+    async with (
+        MqttCollector(private_mosquitto.addr, "syncd/nodes/+", persistent=True,
+                      client_id="states-collector") as states,
+        running(cfg, tmp_path / "spool") as outbox,
+    ):
+        await wait_for_session_saved(private_mosquitto, after=time.time())
+        private_mosquitto.kill()
+        outbox.publish(published)
+        await outbox.durable()
+        await eventually(lambda: outbox.stats()["mqtt"].failed > 0, what="a failed delivery")
+        private_mosquitto.start()
+        assert await outbox.flush(timeout=30)
+        await eventually(lambda: len(states.messages) >= 10, within=30, what="10 node states")
+    newest = {e.subject: e.data["why"] for e in published}
+    got = {m.topic.value: json.loads(m.payload)["data"]["why"] for m in states.messages
+           if isinstance(m.payload, bytes)}
+    assert got == {f"syncd/nodes/{n}": why for n, why in newest.items()}
+    assert len(states.messages) <= 2 * len(newest)  # one per node (a resend may repeat one)
+
+
 def test_a_batch_splits_before_it_outgrows_its_limit_and_a_big_event_goes_alone() -> None:
     rows = [SpooledEvent(i, f"id{i}", "t", "n", 0.0, body)
             for i, body in enumerate(['{"a":1}', '{"b":2}', '{"c":"' + "x" * 50 + '"}', "{}"])]

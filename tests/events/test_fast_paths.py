@@ -61,3 +61,15 @@ def test_spool_reads_the_same_from_memory_and_from_sqlite(tmp_path: Path) -> Non
     for sink in ("a", "b"):
         assert from_memory[sink] == again.read(sink, 4)
     again.close()
+
+
+def test_a_node_is_superseded_only_by_a_newer_state_event() -> None:
+    drift, skipped = str(EventType.DRIFT), str(EventType.SKIP)
+    rows = [SpooledEvent(s, f"id{s}", t, n, 0.0, "{}") for s, t, n in (
+        (1, drift, "a"), (2, drift, "b"), (3, drift, "c"),  # a batch
+        (4, drift, "a"), (5, skipped, "b"), (6, drift, "x"))]  # committed after it
+    recent = RecentRows(start=1)
+    recent.add(rows)
+    assert recent.superseded(rows[:3]) == {"a"}  # b's newer event carries no state
+    assert recent.superseded(rows[3:]) == frozenset()
+    assert recent.superseded([]) == frozenset()
