@@ -97,6 +97,19 @@ def to_confirm(actions: Iterable[Action], fresh: Collection[str]) -> tuple[str, 
                          if n not in fresh}))
 
 
+def to_verify(actions: Iterable[Action], written: Collection[str],
+              failed: Collection[str]) -> set[str]:
+    """Nodes to read back after this pass's writes: those of state writes and holds, and
+    any whose write failed. A feature write that succeeded is not read back: slurmctld sets
+    exactly the features written (the assumed view has them), and on 10,000 nodes under
+    churn those reads were most of slurmctld's RPCs and a core's worth of sinfo processes
+    beside the next change's write; the probe reads them within ``slurm_probe_every``."""
+    out = {n for a in actions if a.kind is not ActionKind.SET_FEATURES for n in a.nodes
+           if n in written}
+    out.update(n for n in failed if n in written)
+    return out
+
+
 def disagreeing(names: Iterable[str], marks: Mapping[str, NodeMark],
                 view: SlurmView) -> tuple[str, ...]:
     """Nodes whose confirming read differs from ``view`` (or found no node)."""

@@ -22,6 +22,7 @@ from syncd.core.passes import (
     may_plan,
     read_scope,
     to_confirm,
+    to_verify,
     vanished,
 )
 from syncd.core.planner import Plan, plan
@@ -218,7 +219,8 @@ class Reconciler:
                                                now=self.clock.now())
         if out.written and not self.executor.dry_run:
             self.reader.assume(p.actions, failed=_not_written(p, out.written, out.failed_nodes))
-            self.triggers.written(out.written, verify_after=VERIFY_AFTER)
+            self.triggers.written(to_verify(p.actions, out.written, out.failed_nodes),
+                                  verify_after=VERIFY_AFTER)
         if self.mirroring is not None:  # Slurm -> Kubernetes, after this pass's Slurm writes
             events.extend(await self.mirroring.apply(
                 k8s, slurm, self.shared.memory,

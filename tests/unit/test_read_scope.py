@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from syncd.core.model import SlurmNode, SlurmView
-from syncd.core.passes import FULL_READ_MAX_AGE, read_scope
+from syncd.core.model import Action, ActionKind, SlurmNode, SlurmView
+from syncd.core.passes import FULL_READ_MAX_AGE, read_scope, to_verify
 
 VIEW = SlurmView({n: SlurmNode(n) for n in ("a", "b", "c")})
 
@@ -28,3 +28,13 @@ def test_change_passes_read_nothing_and_the_rest_read_everything() -> None:
     assert scope("verify", watch=None)[0]
     assert scope("verify", full_read_age=FULL_READ_MAX_AGE)[0]
     assert scope("verify", full_needed=True)[0]
+
+
+def test_only_state_writes_and_failed_writes_are_read_back() -> None:
+    feats = Action(ActionKind.SET_FEATURES, "a", ("a",), features=("gpu_avail_2",))
+    flaky = Action(ActionKind.SET_FEATURES, "b", ("b",), features=("gpu_avail_1",))
+    drain = Action(ActionKind.DRAIN, "c", ("c",), reason="syncd: x")
+    held = Action(ActionKind.SET_HOLD, "d", ("d",), hold_gpus=2)
+    assert to_verify([feats, flaky, drain, held], written={"a", "b", "c", "d"},
+                     failed={"b"}) == {"b", "c", "d"}
+    assert to_verify([feats], written={"a"}, failed=()) == set()
