@@ -74,15 +74,35 @@ class Syncd:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: Starts again on a new port: a port found free can be taken by another test process
+    #: (a sandbox of a release phase picking its slurmd ports) before syncd binds it.
+    rebinds: int = 0
 
     @classmethod
     def start(cls, config: Path, port: int, log: Path, env: dict[str, str]) -> Syncd:
         s = cls(config, port, log, env=env)
-        out = open(log, "ab")  # noqa: SIM115 (handed to the child; closed with it)
-        s.proc = subprocess.Popen([sys.executable, "-m", "syncd", "run", "--config", str(config)],
-                                  stdout=out, stderr=out, env=env)
-        out.close()
+        s._spawn()
         return s
+
+    def _spawn(self) -> None:
+        out = open(self.log, "ab")  # noqa: SIM115 (handed to the child; closed with it)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd", "run", "--config", str(self.config)],
+            stdout=out, stderr=out, env=self.env)
+        out.close()
+
+    def _rebind(self) -> bool:
+        """syncd exited because its HTTP port was taken meanwhile: start it on a new one."""
+        if self.rebinds >= 3 or "address already in use" not in self.tail(3):
+            return False
+        cfg = yaml.safe_load(self.config.read_text())
+        host = cfg["daemon"]["listen"].rpartition(":")[0]
+        self.port = free_port()
+        cfg["daemon"]["listen"] = f"{host}:{self.port}"
+        self.config.write_text(yaml.safe_dump(cfg))
+        self.rebinds += 1
+        self._spawn()
+        return True
 
     @property
     def url(self) -> str:
@@ -120,6 +140,8 @@ class Syncd:
         """/readyz's body once ready (in ``role``, if given), else None; fails if syncd exited."""
         assert self.proc is not None
         if self.proc.poll() is not None:
+            if self._rebind():
+                return None
             raise AssertionError(f"syncd exited {self.proc.returncode}:\n{self.tail()}")
         r = self.ready()
         return r if r is not None and (role is None or r.get("role") == role) else None

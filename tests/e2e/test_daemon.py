@@ -9,6 +9,7 @@ import functools
 import json
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -211,6 +212,26 @@ async def world(
     await asyncio.to_thread(reset_nodes, box)
     return World(box, server, sim, kubeconfig, redis_addr, redis_stream, mqtt_addr, mqtt_prefix,
                  tmp_path)
+
+
+async def test_a_taken_http_port_is_one_clear_error(world: World) -> None:
+    """syncd exits 2 with one line naming the listener when its port is taken (what a port
+    picked free and taken meanwhile by another test process looks like); the test kit then
+    starts it again on a new port."""
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        d = world.start("taken", "e2e-taken", {"daemon.listen": f"0.0.0.0:{taken}"})
+        try:
+            await ready(d, "leader")
+            assert d.rebinds == 1 and d.port != taken
+            said = [line for line in d.log.read_text().splitlines() if "cannot start" in line]
+            assert said == [f"syncd: cannot start: HTTP listener 0.0.0.0:{taken}: [Errno 98] "
+                            f"error while attempting to bind on address ('0.0.0.0', {taken}): "
+                            "address already in use"]
+        finally:
+            d.kill()
 
 
 @pytest.mark.slow
