@@ -25,7 +25,7 @@ from syncd.slurm.holds import CliJobs, Holds, per_node
 from syncd.slurm.jsonnodes import NodeKey, nodes_from_json
 from syncd.slurm.parse import ParseStats, parse_boot_time, parse_nodes
 from syncd.slurm.runner import Runner, make_runner
-from syncd.slurm.sinfo import MARK_FORMAT, NODE_FORMAT, parse_mark, parse_sinfo_node
+from syncd.slurm.sinfo import NODE_FORMAT, parse_sinfo_node
 
 #: Partial reads of at most this many nodes use one single-node ``sinfo`` each (~6 ms apiece
 #: at 10,000 nodes, where one ``scontrol show node`` costs ~85 ms): the verify read after a
@@ -126,18 +126,23 @@ class ScontrolPort:
         if len(names) <= SINGLE_READS:
             # one after another: a background read should not take both cores from the loop
             for name in names:
-                text = await self.runner.run("sinfo_node", [
-                    "sinfo", "-h", "-N", "-n", name, "-O", NODE_FORMAT])
-                try:
-                    node = parse_sinfo_node(text, self.stats)
-                except ValueError as exc:
-                    raise SlurmError(str(exc)) from None
-                if node is not None and node.name == name:
+                node = await self._sinfo_node(name)
+                if node is not None:
                     out[name] = self._as_scontrol(node)
         rest = [n for n in names if n not in out]
         if rest:
             out.update(await self._show(hostlist.collect_hostlist(rest), evict=False))
         return out
+
+    async def _sinfo_node(self, name: str) -> SlurmNode | None:
+        """One node by a single-node request (``sinfo -n NODE``); None if sinfo prints none."""
+        text = await self.runner.run("sinfo_node", [
+            "sinfo", "-h", "-N", "-n", name, "-O", NODE_FORMAT])
+        try:
+            node = parse_sinfo_node(text, self.stats)
+        except ValueError as exc:
+            raise SlurmError(str(exc)) from None
+        return node if node is not None and node.name == name else None
 
     def _as_scontrol(self, node: SlurmNode) -> SlurmNode:
         """sinfo prints ALLOCATED for a moment after a job starts where scontrol prints
@@ -154,16 +159,10 @@ class ScontrolPort:
         """``sinfo -n NODE`` per node, concurrently: slurmctld answers one named node with a
         single-node request (~6 ms at 10,000 nodes), where ``scontrol show node NODE`` loads
         the whole table (~85 ms) and filters it on the client."""
-        async def one(name: str) -> tuple[str, NodeMark] | None:
-            text = await self.runner.run("sinfo_node", [
-                "sinfo", "-h", "-N", "-n", name, "-O", MARK_FORMAT])
-            try:
-                return parse_mark(text, self.stats)
-            except ValueError as exc:
-                raise SlurmError(str(exc)) from None
-
-        found = await asyncio.gather(*(one(n) for n in sorted(set(check_nodes(names)))))
-        return dict(m for m in found if m is not None)
+        wanted = sorted(set(check_nodes(names)))
+        found = await asyncio.gather(*(self._sinfo_node(n) for n in wanted))
+        return {n: NodeMark.of(node) for n, node in zip(wanted, found, strict=True)
+                if node is not None}
 
     async def apply(self, action: Action) -> None:
         async def write(update: Update) -> None:

@@ -23,7 +23,7 @@ from syncd.kube.watcher import Watcher
 from syncd.settings.daemon import DaemonSettings
 from syncd.settings.kube import KubeSettings, NameMapping
 from syncd.slurm.scontrol import ScontrolPort
-from syncd.slurm.sinfo import MARK_FORMAT
+from syncd.slurm.sinfo import NODE_FORMAT
 from tests.fixtures.fakes import Recorder
 from tests.fixtures.slurm import SlurmSandbox
 from tests.fixtures.waiting import eventually
@@ -204,7 +204,7 @@ async def test_a_change_reads_no_node_table_and_confirms_its_drain_with_one_node
         new = list(port.runner.history)[before:]
         assert not [a for a in new if "show" in a], new
         sinfo = [tuple(a[1:]) for a in new if a[0].endswith("sinfo")]
-        assert sinfo == [("-h", "-N", "-n", node, "-O", MARK_FORMAT)], new
+        assert sinfo == [("-h", "-N", "-n", node, "-O", NODE_FORMAT)], new
         assert "DRAIN" in clean_slurm.node_line(node)
 
 

@@ -1,24 +1,25 @@
 """syncd/slurm/sinfo.py on lines recorded from a real 22.05.8 sandbox (2026-12-03):
-``sinfo -h -N -n NODE -O ...`` prints one line per partition the node is in."""
+``sinfo -h -N -n NODE -O NODE_FORMAT`` prints one line per partition the node is in. The
+same line serves the confirming read (``NodeMark.of``) and partial reads."""
 
 from __future__ import annotations
 
 import pytest
 
 from syncd.core.model import BaseState, NodeMark, SlurmNode
-from syncd.slurm.sinfo import parse_mark, parse_sinfo_node
+from syncd.slurm.sinfo import parse_sinfo_node
 
 # gpu002 is in two partitions: two equal lines; the reason holds the separator
 TWO_PARTITIONS = "gpu002|idle+drain|gpu|gpu|gpu:8|gpu:0|root|rma | x|\n" * 2
-MARK_TWO_PARTITIONS = "gpu002|idle+drain|root|rma | x|\ngpu002|idle+drain|root|rma | x|\n"
 
 
 def test_a_node_in_two_partitions_is_read_from_its_first_line() -> None:
     assert parse_sinfo_node(TWO_PARTITIONS) == SlurmNode(
         "gpu002", BaseState.IDLE, frozenset({"DRAIN"}), "rma | x", "root", ("gpu",), ("gpu",),
         8, 0)
-    assert parse_mark(MARK_TWO_PARTITIONS) == (
-        "gpu002", NodeMark(BaseState.IDLE, frozenset({"DRAIN"}), "rma | x", "root"))
+    node = parse_sinfo_node(TWO_PARTITIONS)
+    assert node is not None
+    assert NodeMark.of(node) == NodeMark(BaseState.IDLE, frozenset({"DRAIN"}), "rma | x", "root")
 
 
 @pytest.mark.parametrize(("line", "node"), [
@@ -36,7 +37,7 @@ def test_sinfo_lines_read_as_scontrol_reads_them(line: str, node: SlurmNode) -> 
 
 
 def test_no_line_is_no_node_and_a_short_line_is_an_error() -> None:
-    assert parse_sinfo_node("") is None and parse_mark("\n") is None
+    assert parse_sinfo_node("") is None and parse_sinfo_node("\n") is None
     with pytest.raises(ValueError, match="unexpected line"):
         parse_sinfo_node("gpu001|idle|gpu|\n")
 
@@ -44,7 +45,7 @@ def test_no_line_is_no_node_and_a_short_line_is_an_error() -> None:
 def test_a_confirming_allocated_agrees_with_a_mixed_view() -> None:
     """sinfo prints the stored ALLOCATED for a moment after a job starts, where scontrol
     prints MIXED (recorded on 22.05.8): that is no operator's change."""
-    mark = parse_mark("gpu002|allocated|Unknown|none|\n")
-    assert mark is not None
-    assert mark[1].agrees(SlurmNode("gpu002", BaseState.MIXED))
-    assert not mark[1].agrees(SlurmNode("gpu002", BaseState.IDLE))
+    node = parse_sinfo_node("gpu003|allocated|(null)||gpu:8|gpu:2|Unknown|none|\n")
+    assert node is not None and node.state is BaseState.ALLOCATED
+    assert NodeMark.of(node).agrees(SlurmNode("gpu003", BaseState.MIXED))
+    assert not NodeMark.of(node).agrees(SlurmNode("gpu003", BaseState.IDLE))
