@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import redis
 
@@ -57,7 +58,7 @@ async def test_a_batch_with_a_newline_in_a_field_goes_as_a_pipeline_in_order(
         await sink.close()
     client = redis.Redis.from_url(url)
     try:
-        entries = client.xrange("s")
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange("s"))
     finally:
         client.close()
     assert [f[b"id"].decode() for _, f in entries] == [f"id-{i}" for i in range(1, 6)]
